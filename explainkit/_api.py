@@ -1,0 +1,48 @@
+"""The one-line entry point: ``explainkit.explain(net, X, target, method=...)``."""
+
+from __future__ import annotations
+
+import inspect
+
+from ._explanation import Explanation
+from .base import Explainer
+from .methods import GradCAM
+
+METHODS: dict[str, type[Explainer]] = {cls.method_name: cls for cls in (GradCAM,)}
+
+
+def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanation:
+    """Explain ``net``'s output for ``target`` on ``X`` with one method.
+
+    Parameters
+    ----------
+    net : keras.Model
+        The model.
+    X : array-like
+        One image or a batch of images, channels last.
+    target : int, str, list or None
+        What to explain; None = the prediction.
+    method : {"gradcam"}
+        The method.
+    **options
+        The method's parameters (e.g. ``feature_layer=...``); ``roi`` is passed to
+        ``explain``.
+
+    Returns
+    -------
+    Explanation
+    """
+    if method not in METHODS:
+        raise ValueError(
+            f"Unknown method {method!r}; choose one of {', '.join(map(repr, METHODS))}."
+        )
+    cls = METHODS[method]
+    explain_options = {k: options.pop(k) for k in ("roi",) if k in options}
+    accepted = set(inspect.signature(cls).parameters) - {"net"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(
+            f"method {method!r} got unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"its options are {', '.join(sorted(accepted))}."
+        )
+    return cls(net, **options).fit(X).explain(X, target, **explain_options)

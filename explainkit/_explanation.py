@@ -1,0 +1,93 @@
+"""The result every method returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """What an explainer found, with everything needed to look at and audit it.
+
+    Attributes
+    ----------
+    maps : ndarray, shape (N, H, W, K)
+        One map per image and target, always four-dimensional.
+    method : str
+        The method's name, e.g. ``"gradcam"``.
+    targets : ndarray of int, shape (N, K), or None
+        The resolved target of each image (class, output or segmentation class index);
+        None when a ``reduction_fn`` defined the score.
+    scores : ndarray, shape (N, K)
+        The explained scores themselves (e.g. the logits of the target classes).
+    task : str
+        ``"classification"``, ``"regression"`` or ``"segmentation"``.
+    images : ndarray, shape (N, H, W, C)
+        The explained images as float32 (a copy, for plotting).
+    single_image, single_target : bool
+        Whether one image (not a batch) and one target (not a list) were given; they
+        decide the shape of ``score_map``.
+    target_names : ndarray of str, shape (N, K), or None
+        Names of ``targets`` (from ``class_names``), when known.
+    feature_layer, reduction_layer : str or None
+        The layers used (gradient methods).
+    feature_map, feature_importance : ndarray or None
+        Feature labels and importances (LIME).
+    params : dict
+        The parameters the explainer ran with.
+    """
+
+    maps: np.ndarray
+    method: str
+    targets: np.ndarray | None
+    scores: np.ndarray
+    task: str
+    images: np.ndarray
+    single_image: bool = False
+    single_target: bool = False
+    target_names: np.ndarray | None = None
+    feature_layer: str | None = None
+    reduction_layer: str | None = None
+    feature_map: np.ndarray | None = None
+    feature_importance: Any = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def score_map(self) -> np.ndarray:
+        """The maps shaped like MATLAB's: (H, W), (H, W, K), (N, H, W) or (N, H, W, K)."""
+        maps = self.maps
+        if self.single_target:
+            maps = maps[..., 0]
+        return maps[0] if self.single_image else maps
+
+    def plot(self, ax=None, *, index: int = 0, target: int = 0, alpha: float = 0.5,
+             cmap: str = "jet"):
+        """Overlay one map on its image and return the matplotlib Axes.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw; a new figure when None.
+        index : int
+            Which image of a batch.
+        target : int
+            Which of the K targets.
+        alpha : float
+            Opacity of the map.
+        cmap : str
+            Colormap of the map.
+        """
+        from .plotting import plot_overlay
+
+        title = self.method
+        if self.target_names is not None:
+            title = f"{self.method}: {self.target_names[index, target]}"
+        elif self.targets is not None:
+            title = f"{self.method}: {int(self.targets[index, target])}"
+        return plot_overlay(
+            self.images[index], self.maps[index, ..., target], ax=ax, alpha=alpha, cmap=cmap,
+            title=title,
+        )

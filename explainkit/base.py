@@ -1,0 +1,50 @@
+"""The Explainer base class: scikit-learn conventions for every method."""
+
+from __future__ import annotations
+
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils.validation import check_is_fitted
+
+from ._explanation import Explanation
+
+
+class Explainer(BaseEstimator):
+    """Base class of all explainers.
+
+    Subclasses follow scikit-learn's estimator conventions: ``__init__`` stores its
+    arguments verbatim and does nothing else; ``fit(X=None, y=None)`` validates them,
+    resolves what depends on the model and returns ``self``; attributes learned in ``fit``
+    end with ``_``; ``explain(X, target)`` returns an :class:`Explanation` and never changes
+    the parameters. ``get_params``, ``set_params`` and :func:`sklearn.base.clone` work, and
+    ``clone`` shares the network instead of copying it.
+
+    The first constructor argument of every explainer is the model, ``net``.
+    """
+
+    #: Short name used in ``explainkit.explain(method=...)`` and in explanations.
+    method_name: str = ""
+
+    def fit(self, X=None, y=None):
+        """Resolve what depends on the model; return ``self``."""
+        raise NotImplementedError
+
+    def explain(self, X, target=None) -> Explanation:
+        """Explain the model's output for ``target`` on the images ``X``."""
+        raise NotImplementedError
+
+    def __sklearn_clone__(self):
+        params = self.get_params(deep=False)
+        params = {
+            name: value if name == "net" else clone(value, safe=False)
+            for name, value in params.items()
+        }
+        return type(self)(**params)
+
+    def _check_fitted(self) -> None:
+        check_is_fitted(
+            self,
+            msg=(
+                f"This {type(self).__name__} is not fitted yet: call fit() before explain() "
+                "(fit(X) with an example image when the model's input size is not fixed)."
+            ),
+        )

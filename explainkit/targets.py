@@ -1,0 +1,185 @@
+"""Targets: which output a method explains, as one score per sample and target.
+
+Targets act on model *outputs* (for gradient methods, the reduction layer's output) and
+never own the forward pass, so every method works for classification, regression and
+semantic segmentation alike:
+
+- classification: the score of a class, given by index or by name (``class_names``);
+  ``None`` = the predicted class of each image;
+- regression: an output index; ``None`` = output 0;
+- segmentation: a class channel summed over all pixels, or over ``roi`` (a boolean mask at
+  output resolution, or ``"predicted"`` = the pixels predicted as that class); ``None`` =
+  the class predicted at the most pixels;
+- ``reduction_fn(outputs) -> (n,)`` replaces all of them (MATLAB's ``ReductionFcn``).
+
+The in-graph score functions are written with ``keras.ops``; they take the outputs, an
+``(N, K)`` int32 index array (``-1`` = choose from the prediction) and an ROI array, and
+return the ``(N, K)`` scores and the resolved indices.
+"""
+
+from __future__ import annotations
+
+import functools
+import numbers
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from keras import ops
+
+from ._validation import closest
+
+TASKS = ("classification", "regression", "segmentation")
+
+
+def infer_task(output_shape: tuple, final_activation: str | None) -> str:
+    """Segmentation for spatial outputs, classification after softmax/sigmoid, else regression."""
+    if len(output_shape) == 4:
+        return "segmentation"
+    if final_activation is not None:
+        return "classification"
+    return "regression"
+
+
+def num_outputs(output_shape: tuple, task: str) -> int:
+    """The number of targets to choose from: classes (channels) or outputs."""
+    if task == "segmentation":
+        return int(output_shape[-1])
+    return int(np.prod([s for s in output_shape[1:]]))
+
+
+def _check_class_names(class_names, count: int) -> list[str] | None:
+    if class_names is None:
+        return None
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence | np.ndarray):
+        raise TypeError(
+            f"class_names must be a sequence of {count} strings; got {type(class_names).__name__}."
+        )
+    names = [str(n) for n in class_names]
+    if len(names) != count:
+        raise ValueError(
+            f"class_names has {len(names)} names but the model has {count} outputs."
+        )
+    return names
+
+
+def resolve_targets(
+    target, *, task: str, count: int, class_names=None, num_images: int
+) -> tuple[np.ndarray, bool]:
+    """Turn a user target into an ``(N, K)`` int32 index array.
+
+    Returns
+    -------
+    index : ndarray of int32, shape (num_images, K)
+        ``-1`` where the target is chosen from the prediction.
+    single : bool
+        True when one target (not a list) was given: maps then have no K axis.
+    """
+    names = _check_class_names(class_names, count)
+    single = target is None or isinstance(target, str) or np.ndim(target) == 0
+    items = [target] if single else list(np.asarray(target, dtype=object).ravel())
+    if not items:
+        raise ValueError("target must not be empty; got an empty list.")
+    index = []
+    for item in items:
+        if item is None and single:
+            index.append(-1)
+        elif isinstance(item, str):
+            if names is None:
+                raise ValueError(
+                    f"target {item!r} is a class name, but no class_names were given."
+                )
+            if item not in names:
+                raise ValueError(f"target {item!r} is not a class name{closest(item, names)}")
+            index.append(names.index(item))
+        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
+            if not 0 <= item < count:
+                kind = "channels" if task == "segmentation" else "outputs"
+                raise ValueError(
+                    f"target {int(item)} is out of range: the model has {count} {kind} "
+                    f"(valid targets 0..{count - 1})."
+                )
+            index.append(int(item))
+        else:
+            raise TypeError(
+                "target must be None, an int, a class name or a list of them; got "
+                f"{item!r} of type {type(item).__name__}."
+            )
+    return np.tile(np.asarray(index, dtype=np.int32), (num_images, 1)), single
+
+
+def resolve_roi(roi, *, task: str, output_shape: tuple, num_images: int):
+    """Turn ``roi`` into ``(array (N, h, w) float32, mode)`` for the score function."""
+    ones = np.ones((num_images, 1, 1), dtype=np.float32)
+    if roi is None:
+        return ones, "all"
+    if task != "segmentation":
+        raise ValueError(
+            f"roi applies to segmentation models only; this model's task is {task}."
+        )
+    if isinstance(roi, str):
+        if roi != "predicted":
+            raise ValueError(f"roi must be a boolean mask or 'predicted'; got {roi!r}.")
+        return ones, "predicted"
+    arr = np.asarray(roi)
+    if arr.dtype != np.bool_:
+        raise TypeError(f"roi must be a boolean mask; got an array of dtype {arr.dtype}.")
+    hw = tuple(output_shape[1:3])
+    if arr.shape == hw:
+        arr = np.broadcast_to(arr, (num_images, *hw))
+    elif arr.shape != (num_images, *hw):
+        raise ValueError(
+            f"roi must have the model output's spatial shape {hw} (or {(num_images, *hw)} "
+            f"for one mask per image); got shape {arr.shape}."
+        )
+    return arr.astype(np.float32), "mask"
+
+
+def _fill(index, default):
+    default = ops.cast(ops.expand_dims(default, 1), "int32")
+    return ops.where(index < 0, default, index)
+
+
+def _vector_scores(outputs, index, roi, *, predicted: bool):
+    outputs = ops.reshape(outputs, (ops.shape(outputs)[0], -1))
+    default = ops.argmax(outputs, axis=-1) if predicted else ops.zeros_like(index[:, 0])
+    index = _fill(index, default)
+    return ops.take_along_axis(outputs, index, axis=1), index
+
+
+def _segmentation_scores(outputs, index, roi, *, roi_mode: str, multilabel: bool):
+    n, h, w, c = (ops.shape(outputs)[i] for i in range(4))
+    if multilabel:
+        predicted = ops.cast(outputs > 0, outputs.dtype)
+    else:
+        predicted = ops.one_hot(ops.argmax(outputs, axis=-1), c, dtype=outputs.dtype)
+    index = _fill(index, ops.argmax(ops.sum(predicted, axis=(1, 2)), axis=-1))
+    k = ops.shape(index)[1]
+    gather = ops.broadcast_to(index[:, None, None, :], (n, h, w, k))
+    class_maps = ops.take_along_axis(outputs, gather, axis=-1)
+    if roi_mode == "predicted":
+        class_maps = class_maps * ops.take_along_axis(predicted, gather, axis=-1)
+    elif roi_mode == "mask":
+        class_maps = class_maps * ops.cast(roi[..., None], class_maps.dtype)
+    return ops.sum(class_maps, axis=(1, 2)), index
+
+
+def _user_scores(outputs, index, roi, *, reduction_fn):
+    scores = ops.convert_to_tensor(reduction_fn(outputs))
+    if len(scores.shape) != 1:
+        raise ValueError(
+            "reduction_fn must return one score per sample, shape (n,); it returned shape "
+            f"{tuple(scores.shape)}."
+        )
+    return ops.expand_dims(scores, 1), index
+
+
+@functools.lru_cache(maxsize=64)
+def score_function(
+    task: str, roi_mode: str = "all", multilabel: bool = False, reduction_fn: Callable | None = None
+):
+    """The score function for a task (the same object for the same arguments)."""
+    if reduction_fn is not None:
+        return functools.partial(_user_scores, reduction_fn=reduction_fn)
+    if task == "segmentation":
+        return functools.partial(_segmentation_scores, roi_mode=roi_mode, multilabel=multilabel)
+    return functools.partial(_vector_scores, predicted=task == "classification")
