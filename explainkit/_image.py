@@ -2,25 +2,50 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from keras import ops
 
 UPSAMPLING = ("bicubic", "nearest", "none")
 
 
-def upsample(maps: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
-    """Resize ``(N, h, w, K)`` maps to ``(N, H, W, K)``.
+def _cubic(t: np.ndarray) -> np.ndarray:
+    """Keys' cubic convolution kernel with a = -0.5 (MATLAB's imresize 'bicubic')."""
+    t = np.abs(t)
+    near = 1.5 * t**3 - 2.5 * t**2 + 1
+    far = -0.5 * t**3 + 2.5 * t**2 - 4 * t + 2
+    return np.where(t <= 1, near, np.where(t < 2, far, 0))
 
-    ``"bicubic"`` is cubic convolution (Keys, a = -0.5) with half-pixel centres, the kernel
-    MATLAB's ``imresize`` uses; ``"nearest"`` repeats values; ``"none"`` returns the maps as
-    they are.
+
+@functools.lru_cache(maxsize=64)
+def resize_matrix(size_in: int, size_out: int, method: str) -> np.ndarray:
+    """The ``(size_out, size_in)`` matrix that resizes one axis.
+
+    Pixel centres are aligned (output pixel ``i`` samples input coordinate
+    ``(i + 0.5) * size_in / size_out - 0.5``). ``"bicubic"`` uses Keys' kernel with
+    symmetric (mirrored) borders, as MATLAB's ``imresize`` does when enlarging;
+    ``"nearest"`` takes the input pixel that contains the output pixel's centre.
     """
+    coords = (np.arange(size_out) + 0.5) * size_in / size_out - 0.5
+    matrix = np.zeros((size_out, size_in))
+    if method == "nearest":
+        matrix[np.arange(size_out), np.clip(np.floor(coords + 0.5), 0, size_in - 1).astype(int)] = 1
+        return matrix
+    taps = np.floor(coords)[:, None] + np.arange(-1, 3)[None, :]
+    weights = _cubic(coords[:, None] - taps)
+    mirrored = np.concatenate([np.arange(size_in), np.arange(size_in)[::-1]])
+    columns = mirrored[np.mod(taps.astype(int), 2 * size_in)]
+    np.add.at(matrix, (np.repeat(np.arange(size_out), 4), columns.ravel()), weights.ravel())
+    return matrix / matrix.sum(axis=1, keepdims=True)
+
+
+def upsample(maps: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
+    """Resize ``(N, h, w, K)`` maps to ``(N, H, W, K)`` (``"none"``: return them as they are)."""
     if method == "none" or tuple(maps.shape[1:3]) == tuple(size):
         return maps
-    resized = ops.image.resize(
-        maps, size, interpolation=method, antialias=False, data_format="channels_last"
-    )
-    return np.asarray(ops.convert_to_numpy(resized), dtype=maps.dtype)
+    rows = resize_matrix(maps.shape[1], size[0], method).astype(maps.dtype)
+    cols = resize_matrix(maps.shape[2], size[1], method).astype(maps.dtype)
+    return np.einsum("Hh,nhwk,Ww->nHWk", rows, maps, cols, optimize=True)
 
 
 def normalize(score_map: np.ndarray) -> np.ndarray:

@@ -38,6 +38,7 @@ _NOT_FEATURE_LAYER_NAMES = (
     "BatchNormalization", "LayerNormalization", "GroupNormalization",
     "UnitNormalization", "RMSNormalization", "Normalization",
     "Rescaling", "Resizing", "CenterCrop",
+    "UpSampling1D", "UpSampling2D", "UpSampling3D",
 )  # fmt: skip
 _NOT_FEATURE_LAYERS = tuple(
     getattr(keras.layers, name) for name in _NOT_FEATURE_LAYER_NAMES if hasattr(keras.layers, name)

@@ -52,7 +52,8 @@ def _check_class_names(class_names, count: int) -> list[str] | None:
         return None
     if isinstance(class_names, str) or not isinstance(class_names, Sequence | np.ndarray):
         raise TypeError(
-            f"class_names must be a sequence of {count} strings; got {type(class_names).__name__}."
+            f"class_names must be a sequence of {count} strings; "
+            f"got {type(class_names).__name__}."
         )
     names = [str(n) for n in class_names]
     if len(names) != count:

@@ -1,0 +1,147 @@
+"""The contract every explainer honours; a new public Explainer joins by existing."""
+
+import inspect
+
+import numpy as np
+import pytest
+from conftest import cam_model
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+import explainkit
+from explainkit import Explainer
+
+EXPLAINERS = [
+    obj for name in explainkit.__all__
+    if isinstance(obj := getattr(explainkit, name), type)
+    and issubclass(obj, Explainer) and obj is not Explainer
+]  # fmt: skip
+
+
+def test_explainers_are_discovered():
+    """Check the suite found the public explainers (it must never run empty)."""
+    assert explainkit.GradCAM in EXPLAINERS
+
+
+@pytest.fixture(scope="module")
+def net():
+    return cam_model(seed=11)
+
+
+@pytest.fixture
+def X():
+    return np.random.default_rng(2).uniform(0, 1, size=(5, 16, 16, 3)).astype("float32")
+
+
+def _params(explainer):
+    return dict(explainer.get_params(deep=False))
+
+
+def _same(a, b):
+    return a is b or (type(a) is type(b) and not isinstance(a, np.ndarray) and a == b)
+
+
+parametrize = pytest.mark.parametrize("cls", EXPLAINERS, ids=lambda c: c.__name__)
+
+
+@parametrize
+def test_init_stores_parameters_verbatim(cls, net):
+    """Check __init__ stores every argument as given and get_params returns them."""
+    defaults = {name: p.default for name, p in inspect.signature(cls).parameters.items()
+                if name != "net"}
+    explainer = cls(net)
+    params = _params(explainer)
+    assert params.pop("net") is net
+    assert params.keys() == defaults.keys()
+    assert all(_same(params[k], defaults[k]) for k in defaults)
+
+
+@parametrize
+def test_fit_returns_self_and_explain_keeps_parameters(cls, net, X):
+    """Check fit returns self and neither fit nor explain changes the parameters."""
+    explainer = cls(net, batch_size=2)
+    before = _params(explainer)
+    assert explainer.fit(X) is explainer
+    explainer.explain(X)
+    after = _params(explainer)
+    assert before.keys() == after.keys()
+    assert all(_same(before[k], after[k]) for k in before)
+
+
+@parametrize
+def test_clone_shares_the_network(cls, net):
+    """Check clone keeps the same network object and returns an unfitted explainer."""
+    explainer = cls(net, batch_size=3).fit()
+    copy = clone(explainer)
+    assert copy.net is net
+    assert copy.get_params()["batch_size"] == 3
+    with pytest.raises(NotFittedError):
+        copy.explain(np.zeros((16, 16, 3)))
+
+
+@parametrize
+def test_set_params(cls, net):
+    """Check set_params changes a parameter and returns the explainer."""
+    explainer = cls(net)
+    assert explainer.set_params(batch_size=7) is explainer
+    assert explainer.batch_size == 7
+
+
+@parametrize
+def test_explain_before_fit_raises(cls, net, X):
+    """Check explain before fit raises scikit-learn's NotFittedError."""
+    with pytest.raises(NotFittedError, match="fit"):
+        cls(net).explain(X)
+
+
+@parametrize
+def test_batch_size_invariance(cls, net, X):
+    """Check the maps do not depend on batch_size."""
+    one = cls(net, batch_size=1).fit().explain(X, [0, 2]).maps
+    many = cls(net, batch_size=4).fit().explain(X, [0, 2]).maps
+    np.testing.assert_allclose(one, many, rtol=1e-5, atol=1e-7)
+
+
+@parametrize
+def test_sample_order_invariance(cls, net, X):
+    """Check permuting the images permutes the maps."""
+    order = np.array([3, 0, 4, 1, 2])
+    explainer = cls(net).fit()
+    np.testing.assert_allclose(explainer.explain(X[order], 1).maps,
+                               explainer.explain(X, 1).maps[order], rtol=1e-5, atol=1e-7)
+
+
+@parametrize
+def test_inputs_not_modified(cls, net, X):
+    """Check the caller's images are left untouched."""
+    before = X.copy()
+    cls(net).fit(X).explain(X)
+    np.testing.assert_array_equal(X, before)
+
+
+@parametrize
+def test_reproducible_with_random_state(cls, net, X):
+    """Check equal random_state gives equal results (deterministic methods: always)."""
+    params = {"random_state": 0} if "random_state" in _params(cls(net)) else {}
+    first = cls(net, **params).fit().explain(X).maps
+    second = cls(net, **params).fit().explain(X).maps
+    np.testing.assert_array_equal(first, second)
+
+
+@parametrize
+@pytest.mark.parametrize(
+    ("batch", "target", "shape"),
+    [
+        (False, 1, (16, 16)),
+        (False, [0, 1, 3], (16, 16, 3)),
+        (True, None, (5, 16, 16)),
+        (True, [2, 0], (5, 16, 16, 2)),
+    ],
+)
+def test_shapes_and_dtype(cls, net, X, batch, target, shape):
+    """Check MATLAB's output shapes and float32 maps."""
+    explanation = cls(net).fit().explain(X if batch else X[0], target)
+    assert explanation.score_map.shape == shape
+    assert explanation.score_map.dtype == np.float32
+    assert explanation.maps.shape[:3] == ((5,) if batch else (1,)) + (16, 16)
+    assert explanation.method == cls.method_name

@@ -1,0 +1,54 @@
+"""Image formats: uint8, grayscale, any channel count; return_layers; Explanation.plot."""
+
+import matplotlib
+import numpy as np
+import pytest
+from conftest import cam_model
+
+import explainkit
+from explainkit import gradcam
+
+matplotlib.use("Agg")
+
+
+def test_uint8_equals_float(cam_net):
+    """Check uint8 images give the same maps as the same values in float."""
+    x = np.random.default_rng(0).integers(0, 256, size=(2, 16, 16, 3), dtype=np.uint8)
+    np.testing.assert_allclose(gradcam(cam_net, x, 1), gradcam(cam_net, x.astype(float), 1),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 4, 13])
+def test_any_channel_count(channels):
+    """Check models with 1, 4 and 13 channels; (H, W) images for one channel."""
+    net = cam_model(channels=channels, seed=channels)
+    x = np.random.default_rng(1).uniform(size=(16, 16, channels))
+    assert gradcam(net, x).shape == (16, 16)
+    if channels == 1:
+        np.testing.assert_allclose(gradcam(net, x[..., 0]), gradcam(net, x), rtol=1e-6)
+
+
+def test_return_layers_and_explanation_fields(cam_net, images):
+    """Check return_layers and what the Explanation reports."""
+    score_map, feature, reduction = gradcam(cam_net, images[0], return_layers=True)
+    assert (score_map.shape, feature, reduction) == ((16, 16), "conv", "fc")
+    names = ["a", "b", "c", "d"]
+    explanation = explainkit.explain(cam_net, images, ["b", 3], class_names=names,
+                                     output_upsampling="nearest")
+    np.testing.assert_array_equal(explanation.targets, [[1, 3]] * 5)
+    np.testing.assert_array_equal(explanation.target_names, [["b", "d"]] * 5)
+    assert explanation.params["output_upsampling"] == "nearest"
+    assert explanation.task == "classification"
+    np.testing.assert_array_equal(explanation.images, images)
+
+
+def test_plot_draws_overlay(cam_net, images):
+    """Check Explanation.plot draws the overlay of the chosen image and target."""
+    import matplotlib.pyplot as plt
+
+    explanation = explainkit.explain(cam_net, images, [0, 1], class_names=list("abcd"))
+    ax = explanation.plot(index=2, target=1)
+    assert ax.get_title() == "gradcam: b"
+    shown = ax.get_images()[0].get_array()
+    assert shown.shape == (16, 16, 3)
+    plt.close("all")
