@@ -27,7 +27,8 @@ def test_default_target_is_predicted_class(cam_net, images):
     explanation = explainkit.explain(cam_net, images)
     predicted = cam_net.predict(images, verbose=0).argmax(axis=1)
     np.testing.assert_array_equal(explanation.targets[:, 0], predicted)
-    expected = np.stack([gradcam(cam_net, im, int(c)) for im, c in zip(images, predicted, strict=True)])
+    pairs = zip(images, predicted, strict=True)
+    expected = np.stack([gradcam(cam_net, im, int(c)) for im, c in pairs])
     np.testing.assert_allclose(explanation.score_map, expected, rtol=1e-5, atol=1e-7)
 
 
