@@ -43,7 +43,7 @@ def closest(name: str, candidates: Iterable[str], n: int = 3) -> str:
     return "; did you mean " + " or ".join(repr(m) for m in matches) + "?"
 
 
-def check_images(X, *, channels: int | None, name: str = "X") -> tuple[np.ndarray, bool]:
+def check_images(X, *, input_shape: tuple | None, name: str = "X") -> tuple[np.ndarray, bool]:
     """Validate images and return them as a float32 batch ``(N, H, W, C)``.
 
     Parameters
@@ -51,8 +51,9 @@ def check_images(X, *, channels: int | None, name: str = "X") -> tuple[np.ndarra
     X : array-like
         One image ``(H, W, C)``, one single-channel image ``(H, W)`` or a batch
         ``(N, H, W, C)``; uint8 or float.
-    channels : int or None
-        Channel count the model expects, or None when it is unknown.
+    input_shape : tuple or None
+        The model's input shape ``(None, H, W, C)`` (entries may be None), or None when
+        it is unknown.
     name : str
         Argument name used in error messages.
 
@@ -66,6 +67,7 @@ def check_images(X, *, channels: int | None, name: str = "X") -> tuple[np.ndarra
     if isinstance(X, (str, bytes)) or X is None:
         raise TypeError(f"{name} must be an image array; got {type(X).__name__}.")
     arr = np.asarray(X)
+    channels = None if input_shape is None else input_shape[-1]
     if arr.dtype == object or not (
         np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_
     ):
@@ -93,6 +95,13 @@ def check_images(X, *, channels: int | None, name: str = "X") -> tuple[np.ndarra
             f"{name} has {batch.shape[-1]} channels (shape {np.shape(X)}); the model "
             f"expects {channels}."
         )
+    if input_shape is not None:
+        expected = tuple(input_shape[1:3])
+        if any(e is not None and e != s for e, s in zip(expected, batch.shape[1:3], strict=True)):
+            raise ValueError(
+                f"{name} has spatial size {batch.shape[1:3]} (shape {np.shape(X)}); the "
+                f"model expects {expected}."
+            )
     batch = batch.astype(np.float32)  # always a copy
     if not np.isfinite(batch).all():
         raise ValueError(f"{name} contains NaN or Inf pixel values.")

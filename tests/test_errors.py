@@ -16,6 +16,7 @@ from explainkit import GradCAM, gradcam
         (np.zeros((2, 2, 16, 16, 3)), ValueError, r"shape \(2, 2, 16, 16, 3\)"),
         (np.zeros(16), ValueError, r"got an array of shape \(16,\)"),
         (np.zeros((16, 16, 4)), ValueError, "4 channels"),
+        (np.zeros((3, 20, 16, 3)), ValueError, r"spatial size \(20, 16\).*expects \(16, 16\)"),
         (np.zeros((16, 16)), ValueError, "expects 3 channels"),
         (np.full((16, 16, 3), np.nan), ValueError, "NaN or Inf"),
         (np.full((16, 16, 3), np.inf), ValueError, "NaN or Inf"),

@@ -81,6 +81,24 @@ def test_nested_mobilenetv2_automatic_layers(kind):
     assert maps.shape == (2, 96, 96)
 
 
+def test_batch_normalization_runs_in_inference_mode():
+    """Check the explained scores are the logits of the model in inference mode."""
+    keras.utils.set_random_seed(0)
+    backbone = APPS.MobileNetV2(include_top=False, weights=None, input_shape=(64, 64, 3))
+    rng = np.random.default_rng(0)
+    for layer in backbone.layers:
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.normal(size=layer.moving_mean.shape))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, size=layer.moving_variance.shape))
+    net = _nested("functional", backbone)
+    x = rng.uniform(-1, 1, size=(3, 64, 64, 3)).astype("float32")
+    head = net.get_layer("head")
+    features = backbone.predict(x, verbose=0).mean(axis=(1, 2))
+    logits = features @ head.kernel.numpy() + head.bias.numpy()
+    explanation = explainkit.explain(net, x, [0, 4])
+    np.testing.assert_allclose(explanation.scores, logits[:, [0, 4]], rtol=1e-3, atol=1e-4)
+
+
 @pytest.mark.parametrize("kind", ["sequential", "functional"])
 @pytest.mark.parametrize("name", ["block5_conv3", "vgg16/block5_conv3"])
 def test_named_layer_inside_nested_vgg16_matches_reference(kind, name):

@@ -102,7 +102,7 @@ class BaseCAM(Explainer):
         adapter = keras_adapter(self.net)
         image_shape = None
         if X is not None:
-            image_shape = check_images(X, channels=self._channels(adapter))[0].shape[1:]
+            image_shape = check_images(X, input_shape=adapter.input_shape)[0].shape[1:]
         graph = adapter.graph(image_shape)
         reduction = graph.reduction(self.reduction_layer)
         feature = graph.feature(self.feature_layer, reduction)
@@ -121,11 +121,6 @@ class BaseCAM(Explainer):
         self.n_outputs_ = num_outputs(output_shape, task)
         self._adapter, self._feature, self._reduction = adapter, feature, reduction
         return self
-
-    @staticmethod
-    def _channels(adapter) -> int | None:
-        shape = adapter.input_shape
-        return None if shape is None else shape[-1]
 
     def explain(self, X, target=None, *, roi=None) -> Explanation:
         """Compute the maps of ``X`` for ``target``.
@@ -147,7 +142,7 @@ class BaseCAM(Explainer):
         """
         self._check_fitted()
         adapter = self._adapter
-        images, single_image = check_images(X, channels=self._channels(adapter))
+        images, single_image = check_images(X, input_shape=adapter.input_shape)
         n = len(images)
         if self.reduction_fn is not None:
             if target is not None or roi is not None:
