@@ -61,6 +61,42 @@ def measure(fn: Callable[[], object], repeats: int, warmup: int = 2) -> Timing:
     return Timing(statistics.median(samples), min(samples), samples, warm)
 
 
+def measure_interleaved(fns: dict[str, Callable[[], object]], repeats: int,
+                        warmup: int = 2) -> dict[str, Timing | Exception]:
+    """Like :func:`measure` for several callables, timed in turns (round robin).
+
+    Each callable is warmed up on its own; then every round calls each once, so that a
+    change of load on the machine during the run hits all of them alike. A callable that
+    raises gets its exception instead of a Timing and leaves the rounds.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1; got {repeats}.")
+
+    def once(fn) -> float:
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    warm: dict[str, list[float]] = {}
+    outcome: dict[str, Timing | Exception] = {}
+    for name, fn in fns.items():
+        try:
+            warm[name] = [once(fn) for _ in range(warmup)]
+        except Exception as exc:  # reported to the caller, who records it
+            outcome[name] = exc
+    samples: dict[str, list[float]] = {name: [] for name in warm}
+    for _ in range(repeats):
+        for name in list(samples):
+            try:
+                samples[name].append(once(fns[name]))
+            except Exception as exc:
+                outcome[name] = exc
+                del samples[name]
+    for name, times in samples.items():
+        outcome[name] = Timing(statistics.median(times), min(times), times, warm[name])
+    return {name: outcome[name] for name in fns}
+
+
 def timeit(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
     """Median seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
     return measure(fn, repeats, warmup).median
@@ -86,12 +122,18 @@ def pearson(a, b) -> float:
     return float(a @ b / denominator) if denominator > 0 else float("nan")
 
 
-def mean_pearson(maps_a, maps_b) -> float:
-    """Mean over images of the Pearson correlation of two batches of maps ``(N, ...)``."""
+def mean_pearson(maps_a, maps_b) -> tuple[float, int]:
+    """Mean over images of the Pearson correlation of two batches of maps ``(N, ...)``.
+
+    Images where either map is constant (e.g. all zero after a ReLU) have no correlation
+    and are left out; returns ``(mean, number of images used)``, mean nan when none.
+    """
     maps_a, maps_b = np.asarray(maps_a), np.asarray(maps_b)
     if len(maps_a) != len(maps_b):
         raise ValueError(f"batch sizes differ: {len(maps_a)} and {len(maps_b)}.")
-    return float(np.mean([pearson(a, b) for a, b in zip(maps_a, maps_b, strict=True)]))
+    values = [pearson(a, b) for a, b in zip(maps_a, maps_b, strict=True)]
+    values = [v for v in values if not math.isnan(v)]
+    return (float(np.mean(values)) if values else float("nan")), len(values)
 
 
 def _version(package: str) -> str:
