@@ -102,7 +102,8 @@ class BaseCAM(Explainer):
         adapter = keras_adapter(self.net)
         image_shape = None
         if X is not None:
-            image_shape = check_images(X, input_shape=adapter.input_shape)[0].shape[1:]
+            example = np.asarray(X)[:1] if np.ndim(X) == 4 else X  # only the size matters
+            image_shape = check_images(example, input_shape=adapter.input_shape)[0].shape[1:]
         graph = adapter.graph(image_shape)
         reduction = graph.reduction(self.reduction_layer)
         feature = graph.feature(self.feature_layer, reduction)
@@ -164,11 +165,8 @@ class BaseCAM(Explainer):
                            self.reduction_fn),
             type(self)._combine,
         )  # fmt: skip
-        parts = [
-            function(images[i : i + self.batch_size], index[i : i + self.batch_size],
-                     roi_array[i : i + self.batch_size] if len(roi_array) == n else roi_array)
-            for i in range(0, n, self.batch_size)
-        ]  # fmt: skip
+        chunks = [slice(i, i + self.batch_size) for i in range(0, n, self.batch_size)]
+        parts = [function(images[c], index[c], roi_array[c]) for c in chunks]
         maps, scores, resolved = (np.concatenate(p) for p in zip(*parts, strict=True))
         if self.relu:
             maps = np.maximum(maps, 0)
