@@ -170,15 +170,20 @@ def test_multiple_targets_equal_single_calls(cam_net, images):
     np.testing.assert_allclose(both[..., 1], gradcam(cam_net, images, 0), rtol=1e-5, atol=1e-7)
 
 
-def test_nearest_upsampling_repeats_cells(images):
-    """Check 'nearest' upsampling of a 4x4 feature map to 16x16 repeats each cell 4x4."""
+def _coarse_net():
+    """A model whose 4x4 feature map is a quarter of the 16x16 input."""
     keras.utils.set_random_seed(4)
-    net = keras.Sequential([
+    return keras.Sequential([
         keras.Input((16, 16, 3)),
         keras.layers.Conv2D(4, 4, strides=4, activation="relu", name="conv"),
         keras.layers.GlobalAveragePooling2D(),
         keras.layers.Dense(3, activation="softmax"),
     ])
+
+
+def test_nearest_upsampling_repeats_cells(images):
+    """Check 'nearest' upsampling of a 4x4 feature map to 16x16 repeats each cell 4x4."""
+    net = _coarse_net()
     small = gradcam(net, images, 1, output_upsampling="none")
     assert small.shape == (5, 4, 4)
     big = gradcam(net, images, 1, output_upsampling="nearest")
@@ -187,13 +192,7 @@ def test_nearest_upsampling_repeats_cells(images):
 
 def test_bicubic_upsampling_matches_matlab_imresize(images):
     """Check bicubic = Keys cubic (a=-0.5) with mirrored borders (imresize), clipped at 0."""
-    keras.utils.set_random_seed(4)
-    net = keras.Sequential([
-        keras.Input((16, 16, 3)),
-        keras.layers.Conv2D(4, 4, strides=4, activation="relu", name="conv"),
-        keras.layers.GlobalAveragePooling2D(),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
+    net = _coarse_net()
     small = gradcam(net, images[:1], 1, output_upsampling="none", relu=False)[0]
 
     def keys(t):
