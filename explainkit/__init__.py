@@ -1,10 +1,18 @@
-"""explainkit: MATLAB-style explanations (gradCAM, ...) for Keras 3 models."""
+"""explainkit: MATLAB-style explanations for Keras 3 models and any predictor."""
 
 from ._api import explain
 from ._explanation import Explanation
 from .base import Explainer
-from .methods import GradCAM, gradcam
+from .methods import GradCAM, OcclusionSensitivity, gradcam, occlusion_sensitivity
 
 __version__ = "0.1.0"
 
-__all__ = ["Explainer", "Explanation", "GradCAM", "explain", "gradcam"]
+__all__ = [
+    "Explainer",
+    "Explanation",
+    "GradCAM",
+    "OcclusionSensitivity",
+    "explain",
+    "gradcam",
+    "occlusion_sensitivity",
+]

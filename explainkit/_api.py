@@ -6,9 +6,11 @@ import inspect
 
 from ._explanation import Explanation
 from .base import Explainer
-from .methods import GradCAM
+from .methods import GradCAM, OcclusionSensitivity
 
-METHODS: dict[str, type[Explainer]] = {cls.method_name: cls for cls in (GradCAM,)}
+METHODS: dict[str, type[Explainer]] = {
+    cls.method_name: cls for cls in (GradCAM, OcclusionSensitivity)
+}
 
 
 def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanation:
@@ -16,13 +18,14 @@ def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanat
 
     Parameters
     ----------
-    net : keras.Model
-        The model.
+    net : keras.Model, estimator or callable
+        The model (gradient methods need a Keras model; black-box methods take any
+        predictor).
     X : array-like
         One image or a batch of images, channels last.
     target : int, str, list or None
         What to explain; None = the prediction.
-    method : {"gradcam"}
+    method : {"gradcam", "occlusion"}
         The method.
     **options
         The method's parameters (e.g. ``feature_layer=...``); ``roi`` is passed to

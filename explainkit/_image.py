@@ -17,34 +17,49 @@ def _cubic(t: np.ndarray) -> np.ndarray:
     return np.where(t <= 1, near, np.where(t < 2, far, 0))
 
 
-@functools.lru_cache(maxsize=64)
-def resize_matrix(size_in: int, size_out: int, method: str) -> np.ndarray:
-    """The ``(size_out, size_in)`` matrix that resizes one axis.
+def interpolation_matrix(coords: np.ndarray, size_in: int, method: str) -> np.ndarray:
+    """The ``(len(coords), size_in)`` matrix sampling an axis at fractional ``coords``.
 
-    Pixel centres are aligned (output pixel ``i`` samples input coordinate
-    ``(i + 0.5) * size_in / size_out - 0.5``). ``"bicubic"`` uses Keys' kernel with
-    symmetric (mirrored) borders, as MATLAB's ``imresize`` does when enlarging;
-    ``"nearest"`` takes the input pixel that contains the output pixel's centre.
+    ``coords`` are input pixel coordinates (0 = the centre of the first input pixel).
+    ``"bicubic"`` uses Keys' kernel with symmetric (mirrored) borders, as MATLAB's
+    ``imresize`` does; ``"nearest"`` takes the closest input pixel.
     """
-    coords = (np.arange(size_out) + 0.5) * size_in / size_out - 0.5
-    matrix = np.zeros((size_out, size_in))
+    coords = np.asarray(coords, dtype=np.float64)
+    matrix = np.zeros((len(coords), size_in))
     if method == "nearest":
-        matrix[np.arange(size_out), np.clip(np.floor(coords + 0.5), 0, size_in - 1).astype(int)] = 1
+        nearest = np.clip(np.floor(coords + 0.5), 0, size_in - 1).astype(int)
+        matrix[np.arange(len(coords)), nearest] = 1
         return matrix
     taps = np.floor(coords)[:, None] + np.arange(-1, 3)[None, :]
     weights = _cubic(coords[:, None] - taps)
     mirrored = np.concatenate([np.arange(size_in), np.arange(size_in)[::-1]])
     columns = mirrored[np.mod(taps.astype(int), 2 * size_in)]
-    np.add.at(matrix, (np.repeat(np.arange(size_out), 4), columns.ravel()), weights.ravel())
+    np.add.at(matrix, (np.repeat(np.arange(len(coords)), 4), columns.ravel()), weights.ravel())
     return matrix / matrix.sum(axis=1, keepdims=True)
+
+
+@functools.lru_cache(maxsize=64)
+def resize_matrix(size_in: int, size_out: int, method: str) -> np.ndarray:
+    """The ``(size_out, size_in)`` matrix that resizes one axis with aligned pixel centres.
+
+    Output pixel ``i`` samples input coordinate ``(i + 0.5) * size_in / size_out - 0.5``.
+    """
+    coords = (np.arange(size_out) + 0.5) * size_in / size_out - 0.5
+    return interpolation_matrix(coords, size_in, method)
 
 
 def upsample(maps: np.ndarray, size: tuple[int, int], method: str) -> np.ndarray:
     """Resize ``(N, h, w, K)`` maps to ``(N, H, W, K)`` (``"none"``: return them as they are)."""
     if method == "none" or tuple(maps.shape[1:3]) == tuple(size):
         return maps
-    rows = resize_matrix(maps.shape[1], size[0], method).astype(maps.dtype)
-    cols = resize_matrix(maps.shape[2], size[1], method).astype(maps.dtype)
+    rows = resize_matrix(maps.shape[1], size[0], method)
+    cols = resize_matrix(maps.shape[2], size[1], method)
+    return apply_separable(maps, rows, cols)
+
+
+def apply_separable(maps: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``rows @ map @ cols.T`` for every ``(N, h, w, K)`` map, in the maps' dtype."""
+    rows, cols = rows.astype(maps.dtype), cols.astype(maps.dtype)
     return np.einsum("Hh,nhwk,Ww->nHWk", rows, maps, cols, optimize=True)
 
 

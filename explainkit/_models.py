@@ -135,6 +135,14 @@ class Reduction:
     call: LayerCall
     pre_activation: bool
     final_activation: str | None  # how the model's own output is squashed
+    is_output: bool = False  # the model's own (squashed) output, not logits
+
+    @property
+    def threshold(self) -> float | None:
+        """For sigmoid segmentation: the value above which a pixel is predicted."""
+        if self.final_activation != "sigmoid":
+            return None
+        return 0.5 if self.is_output else 0.0
 
 
 class LayerGraph:
@@ -193,7 +201,8 @@ class LayerGraph:
             raise ValueError("The model's output is its input: there is nothing to explain.")
         final = _squashing_name(last.layer)
         if spec != "auto":
-            return Reduction(self.find(spec, "reduction_layer"), False, final)
+            call = self.find(spec, "reduction_layer")
+            return Reduction(call, False, final, is_output=call is last)
         if final is None:
             return Reduction(last, False, None)
         if isinstance(last.layer, (keras.layers.Activation, keras.layers.Softmax)):
@@ -269,6 +278,7 @@ class KerasModel:
 
     def graph(self, image_shape: tuple | None) -> LayerGraph:
         """Probe the layers at ``image_shape`` ``(H, W, C)`` (None: the static input shape)."""
+        _check_graph_model(self.model)
         static = self.input_shape
         if image_shape is None:
             if static is None:
@@ -297,6 +307,55 @@ class KerasModel:
             output = _replay(self.model, keras.KerasTensor((None, *image_shape)), probe)
             self._graphs[image_shape] = LayerGraph(calls, output)
         return self._graphs[image_shape]
+
+    @property
+    def final_activation(self) -> str | None:
+        """'softmax' / 'sigmoid' when the model's output is squashed by one (graph models)."""
+        if not _is_graph_model(self.model):
+            return None
+        output = self.model.outputs[0] if self.input_shape is not None else None
+        producer = next((lay for lay in self.model.layers if lay.output is output), None)
+        while producer is not None and _is_graph_model(producer):
+            inner = producer.outputs[0]
+            producer = next((lay for lay in producer.layers if lay.output is inner), None)
+        return None if producer is None else _squashing_name(producer)
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """The model's output for a batch."""
+        if "outputs" not in self._functions:
+            model = self.model
+            self._functions["outputs"] = tf.function(
+                lambda x: model(x, training=False), reduce_retracing=True
+            )
+        outputs = self._functions["outputs"](x)
+        if isinstance(outputs, (list, tuple, dict)):
+            raise ValueError(
+                "net has several outputs; black-box methods explain models with one output."
+            )
+        return np.asarray(outputs)
+
+    def channel_scores(self, x: np.ndarray, layer: LayerCall, channel: int) -> np.ndarray:
+        """``(N, 1)``: the activation of ``layer``'s ``channel`` summed over space."""
+        key = ("channel", layer.path)
+        if key not in self._functions:
+            model, path = self.model, layer.path
+
+            @tf.function(reduce_retracing=True)
+            def step(x, channel):
+                captured = {}
+
+                def call(p, lay, args, kwargs):
+                    out = lay(*args, **kwargs)
+                    if p == path:
+                        captured["out"] = out
+                    return out
+
+                _replay(model, x, call)
+                out = tf.gather(tf.cast(captured["out"], tf.float32), channel, axis=-1)
+                return tf.reduce_sum(out, axis=tuple(range(1, out.shape.rank)))
+
+            self._functions[key] = step
+        return np.asarray(self._functions[key](x, channel))[:, None]
 
     def gradient_function(self, feature: LayerCall, reduction: Reduction, score_fn, combine_fn):
         """A compiled ``f(x, index, roi) -> (combine_fn(A, grads), scores, resolved_index)``.
@@ -393,6 +452,15 @@ class _AdapterCache:
 _ADAPTERS = _AdapterCache()
 
 
+def _check_graph_model(net) -> None:
+    if not _is_graph_model(net):
+        raise TypeError(
+            f"net is a subclassed Keras model ({type(net).__name__}), whose inner layers "
+            "cannot be reached. Pass a Functional or Sequential model, e.g. "
+            "keras.Model(inputs, outputs) built from the same layers."
+        )
+
+
 def keras_adapter(net) -> KerasModel:
     """The (cached) adapter of a Keras model; a clear TypeError for anything else."""
     if not isinstance(net, keras.Model):
@@ -400,10 +468,58 @@ def keras_adapter(net) -> KerasModel:
             f"net must be a Keras 3 model (keras.Model); got {type(net).__name__}. Gradient "
             "methods need a Keras model; black-box methods also take any predictor."
         )
-    if not _is_graph_model(net):
-        raise TypeError(
-            f"net is a subclassed Keras model ({type(net).__name__}), whose inner layers "
-            "cannot be reached. Pass a Functional or Sequential model, e.g. "
-            "keras.Model(inputs, outputs) built from the same layers."
-        )
+    _check_graph_model(net)
     return _ADAPTERS.get(net)
+
+
+class BlackBox:
+    """A predictor known only by its answers: a callable or a scikit-learn estimator."""
+
+    input_shape = None
+    final_activation = None
+
+    def __init__(self, predict, name: str, task: str | None):
+        self.predict = predict
+        self.name = name
+        self.task = task
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """The predictor's output for a batch, checked: ``(N, ...)``, finite numbers."""
+        outputs = np.asarray(self.predict(x))
+        if outputs.ndim == 0 or outputs.shape[0] != len(x):
+            raise ValueError(
+                f"{self.name} must return one row per image, shape ({len(x)}, ...); it "
+                f"returned shape {outputs.shape}."
+            )
+        if not np.issubdtype(outputs.dtype, np.number):
+            raise ValueError(
+                f"{self.name} must return numbers (scores, probabilities); it returned an "
+                f"array of dtype {outputs.dtype}."
+            )
+        outputs = outputs.astype(np.float32, copy=False)
+        return outputs[:, None] if outputs.ndim == 1 else outputs
+
+
+def predictor(net):
+    """The scoring interface of anything that predicts, for black-box methods.
+
+    A Keras model (any kind, subclassed included) is called directly; a scikit-learn
+    estimator or Pipeline through ``predict_proba``, else ``decision_function``, else
+    ``predict``; any other callable as ``net(images)``.
+    """
+    if isinstance(net, keras.Model):
+        return _ADAPTERS.get(net)
+    for method, task in (
+        ("predict_proba", "classification"),
+        ("decision_function", "classification"),
+        ("predict", None),
+    ):
+        fn = getattr(net, method, None)
+        if callable(fn):
+            return BlackBox(fn, f"{type(net).__name__}.{method}", task)
+    if callable(net):
+        return BlackBox(net, f"net {getattr(net, '__name__', type(net).__name__)!r}", None)
+    raise TypeError(
+        "net must be a Keras model, a scikit-learn estimator (predict_proba, "
+        f"decision_function or predict) or a callable; got {type(net).__name__}."
+    )

@@ -147,21 +147,36 @@ def _vector_scores(outputs, index, roi, *, predicted: bool):
     return ops.take_along_axis(outputs, index, axis=1), index
 
 
-def _segmentation_scores(outputs, index, roi, *, roi_mode: str, multilabel: bool):
-    n, h, w, c = (ops.shape(outputs)[i] for i in range(4))
-    if multilabel:
-        predicted = ops.cast(outputs > 0, outputs.dtype)
-    else:
-        predicted = ops.one_hot(ops.argmax(outputs, axis=-1), c, dtype=outputs.dtype)
+def _predicted_masks(outputs, threshold):
+    """(N, h, w, C) 0/1 masks of the pixels predicted as each class."""
+    if threshold is not None:  # independent (sigmoid) classes
+        return ops.cast(outputs > threshold, outputs.dtype)
+    return ops.one_hot(ops.argmax(outputs, axis=-1), ops.shape(outputs)[-1], dtype=outputs.dtype)
+
+
+def _segmentation_scores(outputs, index, roi, *, roi_mode: str, threshold: float | None):
+    n, h, w = (ops.shape(outputs)[i] for i in range(3))
+    predicted = _predicted_masks(outputs, threshold)
     index = _fill(index, ops.argmax(ops.sum(predicted, axis=(1, 2)), axis=-1))
     k = ops.shape(index)[1]
     gather = ops.broadcast_to(index[:, None, None, :], (n, h, w, k))
     class_maps = ops.take_along_axis(outputs, gather, axis=-1)
     if roi_mode == "predicted":
         class_maps = class_maps * ops.take_along_axis(predicted, gather, axis=-1)
-    elif roi_mode == "mask":
-        class_maps = class_maps * ops.cast(roi[..., None], class_maps.dtype)
+    elif roi_mode == "mask":  # (N, h, w) for all targets or (N, h, w, K) one per target
+        roi = ops.cast(roi, class_maps.dtype)
+        class_maps = class_maps * (roi if len(roi.shape) == 4 else roi[..., None])
     return ops.sum(class_maps, axis=(1, 2)), index
+
+
+def predicted_roi(outputs, index, threshold: float | None) -> np.ndarray:
+    """The pixels predicted as each target class: bool ``(N, h, w, K)``.
+
+    ``index`` holds resolved class indices ``(N, K)``; used to freeze ``roi="predicted"`` on
+    the unperturbed images for perturbation methods.
+    """
+    masks = np.asarray(_predicted_masks(ops.convert_to_tensor(outputs), threshold))
+    return np.take_along_axis(masks, np.asarray(index)[:, None, None, :], axis=-1) > 0
 
 
 def _user_scores(outputs, index, roi, *, reduction_fn):
@@ -176,11 +191,19 @@ def _user_scores(outputs, index, roi, *, reduction_fn):
 
 @functools.lru_cache(maxsize=64)
 def score_function(
-    task: str, roi_mode: str = "all", multilabel: bool = False, reduction_fn: Callable | None = None
+    task: str,
+    roi_mode: str = "all",
+    threshold: float | None = None,
+    reduction_fn: Callable | None = None,
 ):
-    """The score function for a task (the same object for the same arguments)."""
+    """The score function for a task (the same object for the same arguments).
+
+    ``threshold``: for segmentation with independent (sigmoid) classes, the output value
+    above which a pixel counts as predicted (0 for logits, 0.5 for probabilities); None
+    for mutually exclusive classes (argmax).
+    """
     if reduction_fn is not None:
         return functools.partial(_user_scores, reduction_fn=reduction_fn)
     if task == "segmentation":
-        return functools.partial(_segmentation_scores, roi_mode=roi_mode, multilabel=multilabel)
+        return functools.partial(_segmentation_scores, roi_mode=roi_mode, threshold=threshold)
     return functools.partial(_vector_scores, predicted=task == "classification")

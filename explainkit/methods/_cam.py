@@ -161,8 +161,7 @@ class BaseCAM(Explainer):
                                           num_images=n)
         function = adapter.gradient_function(
             self._feature, self._reduction,
-            score_function(self.task_, roi_mode, self._reduction.final_activation == "sigmoid",
-                           self.reduction_fn),
+            score_function(self.task_, roi_mode, self._reduction.threshold, self.reduction_fn),
             type(self)._combine,
         )  # fmt: skip
         chunks = [slice(i, i + self.batch_size) for i in range(0, n, self.batch_size)]

@@ -1,0 +1,376 @@
+"""Occlusion sensitivity: how much the score drops when a patch of the image is hidden."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from keras import ops
+
+from .._batching import batches
+from .._explanation import Explanation
+from .._image import UPSAMPLING, apply_separable, interpolation_matrix
+from .._models import BlackBox, keras_adapter, predictor
+from .._validation import check_images, check_int, check_option
+from ..base import Explainer
+from ..targets import (
+    TASKS,
+    infer_task,
+    num_outputs,
+    predicted_roi,
+    resolve_roi,
+    resolve_targets,
+    score_function,
+)
+
+
+def _pair(name: str, value, auto: float, size: tuple[int, int]) -> tuple[int, int]:
+    """'auto' (a fraction of each spatial size), an int or an (h, w) pair of ints >= 1."""
+    if isinstance(value, str) and value == "auto":
+        return tuple(max(1, int(np.floor(auto * s + 0.5))) for s in size)
+    values = (value, value) if np.ndim(value) == 0 else tuple(np.ravel(value))
+    if len(values) != 2 or not all(
+        isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in values
+    ):
+        raise TypeError(
+            f"The '{name}' parameter must be 'auto', an int or a pair of ints (h, w). "
+            f"Got {value!r} instead."
+        )
+    if min(values) < 1:
+        raise ValueError(
+            f"The '{name}' parameter must be at least 1 in each dimension. Got {value!r} instead."
+        )
+    return int(values[0]), int(values[1])
+
+
+def mask_windows(size: int, mask: int, stride: int, clipping: bool):
+    """Start, stop and centre of every mask position along one axis.
+
+    With clipping, centres are at 0, stride, 2 stride, ... < size and a mask covers
+    ``[c - mask // 2, c - mask // 2 + mask)`` cut at the border; without, the top-left
+    corners are at 0, stride, ... with the whole mask inside (centre ``start + mask // 2``).
+    """
+    if clipping:
+        centres = np.arange(0, size, stride)
+        starts = centres - mask // 2
+        return np.clip(starts, 0, size), np.clip(starts + mask, 0, size), centres
+    starts = np.arange(0, size - mask + 1, stride)
+    return starts, starts + mask, starts + mask // 2
+
+
+def _mask_values(mask_value, images: np.ndarray) -> np.ndarray:
+    """The replacement pixels, broadcastable to ``images``: (N or 1, H or 1, W or 1, C or 1)."""
+    n, h, w, c = images.shape
+    if isinstance(mask_value, str):
+        if mask_value != "auto":
+            raise ValueError(
+                "The 'mask_value' parameter must be 'auto', a number, a per-channel vector or "
+                f"an image. Got {mask_value!r} instead."
+            )
+        return images.mean(axis=(1, 2), keepdims=True)
+    value = np.asarray(mask_value)
+    if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
+        raise TypeError(f"mask_value must hold numbers; got an array of dtype {value.dtype}.")
+    if value.ndim == 0:
+        value = value.reshape(1, 1, 1, 1)
+    elif value.ndim == 1:
+        if value.shape[0] != c:
+            raise ValueError(
+                f"mask_value has {value.shape[0]} values but the images have {c} channels."
+            )
+        value = value.reshape(1, 1, 1, c)
+    elif value.shape in ((h, w, c), (n, h, w, c)) or (c == 1 and value.shape == (h, w)):
+        value = value.reshape(-1, h, w, c)
+    else:
+        raise ValueError(
+            f"mask_value as an image must have shape {(h, w, c)} (or {(n, h, w, c)}, one per "
+            f"image); got shape {value.shape}."
+        )
+    value = value.astype(np.float32)
+    if not np.isfinite(value).all():
+        raise ValueError("mask_value contains NaN or Inf.")
+    return value
+
+
+class OcclusionSensitivity(Explainer):
+    """Occlusion sensitivity (MATLAB's ``occlusionSensitivity``), for any predictor.
+
+    The map value at a mask position is ``score(image) - score(image with the patch
+    hidden)``: positive where the patch supports the target. Occluded images are built in
+    vectorised batches across mask positions and images; memory stays bounded by
+    ``batch_size``.
+
+    Parameters
+    ----------
+    net : keras.Model, scikit-learn estimator or callable
+        A Keras model (its output is scored: probabilities if it outputs them), an
+        estimator or Pipeline taking the image batch (``predict_proba``, else
+        ``decision_function``, else ``predict``), or any ``f(images) -> scores``.
+    mask_size : "auto", int or (int, int), default="auto"
+        Patch size; "auto" = round(20%) of each spatial size.
+    stride : "auto", int or (int, int), default="auto"
+        Step between patches; "auto" = round(10%) of each spatial size.
+    mask_value : "auto", float, array, default="auto"
+        What hides a patch: "auto" = the image's per-channel mean; a number; one value per
+        channel; or a replacement image ``(H, W, C)`` (or ``(N, H, W, C)``, one per image).
+    mask_clipping : bool, default=True
+        True: patches centred at 0, stride, ... and cut at the border (a patch larger than
+        the image is allowed); False: only whole patches inside the image.
+    output_upsampling : {"bicubic", "nearest", "none"}, default="bicubic"
+        "none" returns one value per patch position; the others interpolate those values,
+        each placed at its patch's centre, to every pixel.
+    batch_size : int, default=128
+        Occluded images per model call.
+    layer : str, optional
+        With ``channel``: score the activation of this channel of this layer, summed over
+        space, instead of an output (Keras graph models only).
+    channel : int, optional
+        The channel of ``layer``.
+    class_names : sequence of str, optional
+        Names of the outputs, so that targets can be given by name.
+    progress : bool, optional
+        Show a progress bar; None = only on long runs in an interactive terminal.
+    task : {"auto", "classification", "regression", "segmentation"}, default="auto"
+        "auto": segmentation for spatial outputs; classification for Keras models ending
+        in softmax/sigmoid, for ``predict_proba``/``decision_function`` and for callables
+        with several outputs; regression otherwise.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from explainkit import OcclusionSensitivity
+    >>> weights = np.zeros((8, 8)); weights[2:4, 2:4] = 1
+    >>> f = lambda X: (X[..., 0] * weights).sum(axis=(1, 2))[:, None]
+    >>> image = np.ones((8, 8, 1))
+    >>> occlusion = OcclusionSensitivity(f, mask_size=2, stride=2, mask_value=0,
+    ...                                  mask_clipping=False, output_upsampling="none")
+    >>> occlusion.fit().explain(image).score_map
+    array([[0., 0., 0., 0.],
+           [0., 4., 0., 0.],
+           [0., 0., 0., 0.],
+           [0., 0., 0., 0.]], dtype=float32)
+    """
+
+    method_name = "occlusion"
+
+    def __init__(self, net, *, mask_size="auto", stride="auto", mask_value="auto",
+                 mask_clipping=True, output_upsampling="bicubic", batch_size=128, layer=None,
+                 channel=None, class_names=None, progress=None, task="auto"):
+        self.net = net
+        self.mask_size = mask_size
+        self.stride = stride
+        self.mask_value = mask_value
+        self.mask_clipping = mask_clipping
+        self.output_upsampling = output_upsampling
+        self.batch_size = batch_size
+        self.layer = layer
+        self.channel = channel
+        self.class_names = class_names
+        self.progress = progress
+        self.task = task
+
+    def fit(self, X=None, y=None):
+        """Validate the parameters and wrap the predictor; return ``self``.
+
+        Parameters
+        ----------
+        X : array-like, optional
+            An example image; needed only for the layer/channel form on a model whose
+            input size is not fixed.
+        y : ignored
+        """
+        check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
+        check_option("task", self.task, ("auto", *TASKS))
+        check_int("batch_size", self.batch_size)
+        if not isinstance(self.mask_clipping, bool | np.bool_):
+            raise TypeError(f"mask_clipping must be True or False; got {self.mask_clipping!r}.")
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
+        for name in ("mask_size", "stride"):
+            value = getattr(self, name)
+            _pair(name, value, 0.5, (2, 2))  # the type and range checks, before any image
+        self._predictor = predictor(self.net)
+        self.layer_ = None
+        if (self.layer is None) != (self.channel is None):
+            raise ValueError(
+                "layer and channel go together: pass both (to score a channel's activation) "
+                f"or neither; got layer={self.layer!r}, channel={self.channel!r}."
+            )
+        if self.layer is not None:
+            if isinstance(self._predictor, BlackBox):
+                raise TypeError(
+                    "layer/channel need a Keras model to reach the layer; net is "
+                    f"{type(self.net).__name__}."
+                )
+            adapter = keras_adapter(self.net)
+            shape = None
+            if X is not None:
+                shape = check_images(
+                    np.asarray(X)[:1] if np.ndim(X) == 4 else X, input_shape=adapter.input_shape
+                )[0].shape[1:]
+            graph = adapter.graph(shape)
+            call = graph.find(self.layer, "layer")
+            channels = call.shape[-1] if call.shape else None
+            if not isinstance(self.channel, numbers.Integral) or isinstance(self.channel, bool):
+                raise TypeError(f"channel must be an int; got {self.channel!r}.")
+            if channels is not None and not 0 <= self.channel < channels:
+                raise ValueError(
+                    f"channel {self.channel} is out of range: layer {graph.name(call)!r} has "
+                    f"{channels} channels (valid 0..{channels - 1})."
+                )
+            self.layer_ = graph.name(call)
+            self._layer_call = call
+        return self
+
+    def _outputs(self, x: np.ndarray) -> np.ndarray:
+        if self.layer_ is not None:
+            return self._predictor.channel_scores(x, self._layer_call, int(self.channel))
+        return self._predictor.outputs(x)
+
+    def _task(self, outputs: np.ndarray) -> str:
+        if self.layer_ is not None:
+            return "regression"
+        if self.task != "auto":
+            if (self.task == "segmentation") != (outputs.ndim == 4):
+                raise ValueError(
+                    f"task={self.task!r} does not fit the predictor's output shape "
+                    f"{outputs.shape}: segmentation needs (N, h, w, classes)."
+                )
+            return self.task
+        if outputs.ndim == 4:
+            return "segmentation"
+        if isinstance(self._predictor, BlackBox):
+            hint = self._predictor.task
+            return hint or ("classification" if outputs.shape[-1] > 1 else "regression")
+        return infer_task(outputs.shape, self._predictor.final_activation)
+
+    def explain(self, X, target=None, *, roi=None) -> Explanation:
+        """Occlusion maps of ``X`` for ``target``.
+
+        Parameters
+        ----------
+        X : array-like
+            One image ``(H, W, C)`` (or ``(H, W)``) or a batch ``(N, H, W, C)``.
+        target : int, str, list or None
+            Class, output or segmentation class; a list gives one map per target; None =
+            the prediction on the unoccluded image (regression: output 0). Must be None
+            with ``layer``/``channel``.
+        roi : bool array or "predicted", optional
+            Segmentation only: the output pixels whose class scores are summed; "predicted"
+            = the pixels predicted as the class on the unoccluded image.
+
+        Returns
+        -------
+        Explanation
+        """
+        self._check_fitted()
+        images, single_image = check_images(X, input_shape=self._predictor.input_shape)
+        n, height, width, _ = images.shape
+        mask = _pair("mask_size", self.mask_size, 0.2, (height, width))
+        stride = _pair("stride", self.stride, 0.1, (height, width))
+        if not self.mask_clipping and (mask[0] > height or mask[1] > width):
+            raise ValueError(
+                f"mask_size {mask} is larger than the images ({height}, {width}); with "
+                "mask_clipping=False every mask must fit inside the image."
+            )
+        replacement = _mask_values(self.mask_value, images)
+        if self.layer_ is not None and (target is not None or roi is not None):
+            raise ValueError("With layer/channel the score is the channel: target and roi "
+                             "must be None.")
+
+        base_outputs = np.concatenate(
+            [self._outputs(images[s]) for s in batches(n, self.batch_size)]
+        )
+        task = self._task(base_outputs)
+        index, single_target = resolve_targets(
+            target, task=task, count=num_outputs(base_outputs.shape, task),
+            class_names=self.class_names, num_images=n,
+        )  # fmt: skip
+        threshold = 0.5 if self._predictor.final_activation == "sigmoid" else None
+        roi_array, roi_mode = resolve_roi(roi, task=task, output_shape=base_outputs.shape,
+                                          num_images=n)
+        score = score_function(task, roi_mode, threshold)
+        base_scores, resolved = _scores(score, base_outputs, index, roi_array)
+        if roi_mode == "predicted":  # frozen on the unoccluded image
+            roi_array = predicted_roi(base_outputs, resolved, threshold)
+            score = score_function(task, "mask", threshold)
+
+        rows = mask_windows(height, mask[0], stride[0], self.mask_clipping)
+        cols = mask_windows(width, mask[1], stride[1], self.mask_clipping)
+        n_rows, n_cols = len(rows[0]), len(cols[0])
+        positions = n_rows * n_cols
+        drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
+        pixel_rows, pixel_cols = np.arange(height), np.arange(width)
+        for chunk in batches(n * positions, self.batch_size, progress=self.progress,
+                             desc="occlusion"):
+            image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
+            r, c = np.divmod(position, n_cols)
+            inside = (
+                ((pixel_rows >= rows[0][r, None]) & (pixel_rows < rows[1][r, None]))[:, :, None]
+                & ((pixel_cols >= cols[0][c, None]) & (pixel_cols < cols[1][c, None]))[:, None]
+            )
+            hidden = replacement[image_ids] if len(replacement) == n else replacement
+            occluded = np.where(inside[..., None], hidden, images[image_ids])
+            scores, _ = _scores(score, self._outputs(occluded), resolved[image_ids],
+                                roi_array[image_ids])
+            drops[chunk] = base_scores[image_ids] - scores
+        maps = drops.reshape(n, n_rows, n_cols, -1)
+        if self.output_upsampling != "none":
+            maps = apply_separable(
+                maps,
+                interpolation_matrix((pixel_rows - rows[2][0]) / stride[0], n_rows,
+                                     self.output_upsampling),
+                interpolation_matrix((pixel_cols - cols[2][0]) / stride[1], n_cols,
+                                     self.output_upsampling),
+            )  # fmt: skip
+        names = None
+        if self.class_names is not None and self.layer_ is None:
+            names = np.asarray([str(c) for c in self.class_names])[resolved]
+        params = {k: v for k, v in self.get_params(deep=False).items() if k != "net"}
+        params.update(mask_size=mask, stride=stride)
+        return Explanation(
+            maps=maps.astype(np.float32, copy=False),
+            method=self.method_name,
+            targets=None if self.layer_ is not None else resolved,
+            scores=base_scores,
+            task=task,
+            images=images,
+            single_image=single_image,
+            single_target=single_target,
+            target_names=names,
+            feature_layer=self.layer_,
+            params=params,
+        )
+
+
+def _scores(score, outputs, index, roi):
+    """Apply a target's score function to outputs; refuse NaN/Inf scores."""
+    scores, resolved = score(ops.convert_to_tensor(outputs), index, roi)
+    scores = np.asarray(scores, dtype=np.float32)
+    if not np.isfinite(scores).all():
+        raise ValueError("net returned NaN or Inf scores; occlusion needs finite outputs.")
+    return scores, np.asarray(resolved)
+
+
+def occlusion_sensitivity(net, X, target=None, *, mask_size="auto", stride="auto",
+                          mask_value="auto", mask_clipping: bool = True,
+                          output_upsampling: str = "bicubic", batch_size: int = 128,
+                          layer=None, channel=None, roi=None, class_names=None, progress=None,
+                          task: str = "auto"):
+    """Occlusion sensitivity maps, shaped like MATLAB's ``occlusionSensitivity`` output.
+
+    Parameters are those of :class:`OcclusionSensitivity` and its ``explain``.
+
+    Returns
+    -------
+    score_map : ndarray
+        ``(H, W)``, ``(H, W, K)``, ``(N, H, W)`` or ``(N, H, W, K)``; with
+        ``output_upsampling="none"`` one value per mask position instead of per pixel.
+    """
+    explainer = OcclusionSensitivity(
+        net, mask_size=mask_size, stride=stride, mask_value=mask_value,
+        mask_clipping=mask_clipping, output_upsampling=output_upsampling,
+        batch_size=batch_size, layer=layer, channel=channel, class_names=class_names,
+        progress=progress, task=task,
+    ).fit(X)  # fmt: skip
+    return explainer.explain(X, target, roi=roi).score_map
