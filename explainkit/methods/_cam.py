@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
+from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, upsample
 from .._models import keras_adapter
@@ -164,8 +165,7 @@ class BaseCAM(Explainer):
             score_function(self.task_, roi_mode, self._reduction.threshold, self.reduction_fn),
             type(self)._combine,
         )  # fmt: skip
-        chunks = [slice(i, i + self.batch_size) for i in range(0, n, self.batch_size)]
-        parts = [function(images[c], index[c], roi_array[c]) for c in chunks]
+        parts = [function(images[c], index[c], roi_array[c]) for c in batches(n, self.batch_size)]
         maps, scores, resolved = (np.concatenate(p) for p in zip(*parts, strict=True))
         if self.relu:
             maps = np.maximum(maps, 0)
