@@ -244,6 +244,24 @@ class OcclusionSensitivity(Explainer):
             return hint or ("classification" if outputs.shape[-1] > 1 else "regression")
         return infer_task(outputs.shape, self._predictor.final_activation)
 
+    def _resolve_targets(self, base_outputs: np.ndarray, target, roi):
+        """Task, targets and the score function, decided on the unoccluded images."""
+        n = len(base_outputs)
+        task = self._task(base_outputs)
+        index, single_target = resolve_targets(
+            target, task=task, count=num_outputs(base_outputs.shape, task),
+            class_names=self.class_names, num_images=n,
+        )  # fmt: skip
+        threshold = 0.5 if self._predictor.final_activation == "sigmoid" else None
+        roi_array, roi_mode = resolve_roi(roi, task=task, output_shape=base_outputs.shape,
+                                          num_images=n)
+        score = score_function(task, roi_mode, threshold)
+        base_scores, resolved = _scores(score, base_outputs, index, roi_array)
+        if roi_mode == "predicted":  # frozen on the unoccluded image
+            roi_array = predicted_roi(base_outputs, resolved, threshold)
+            score = score_function(task, "mask", threshold)
+        return task, single_target, score, base_scores, resolved, roi_array
+
     def explain(self, X, target=None, *, roi=None) -> Explanation:
         """Occlusion maps of ``X`` for ``target``.
 
@@ -278,42 +296,43 @@ class OcclusionSensitivity(Explainer):
             raise ValueError("With layer/channel the score is the channel: target and roi "
                              "must be None.")
 
-        base_outputs = np.concatenate(
-            [self._outputs(images[s]) for s in batches(n, self.batch_size)]
-        )
-        task = self._task(base_outputs)
-        index, single_target = resolve_targets(
-            target, task=task, count=num_outputs(base_outputs.shape, task),
-            class_names=self.class_names, num_images=n,
-        )  # fmt: skip
-        threshold = 0.5 if self._predictor.final_activation == "sigmoid" else None
-        roi_array, roi_mode = resolve_roi(roi, task=task, output_shape=base_outputs.shape,
-                                          num_images=n)
-        score = score_function(task, roi_mode, threshold)
-        base_scores, resolved = _scores(score, base_outputs, index, roi_array)
-        if roi_mode == "predicted":  # frozen on the unoccluded image
-            roi_array = predicted_roi(base_outputs, resolved, threshold)
-            score = score_function(task, "mask", threshold)
-
         rows = mask_windows(height, mask[0], stride[0], self.mask_clipping)
         cols = mask_windows(width, mask[1], stride[1], self.mask_clipping)
         n_rows, n_cols = len(rows[0]), len(cols[0])
         positions = n_rows * n_cols
-        drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
         pixel_rows, pixel_cols = np.arange(height), np.arange(width)
-        for chunk in batches(n * positions, self.batch_size, progress=self.progress,
+        # One stream: the N unoccluded images first, then N * positions occluded copies, in
+        # mini-batches across images and positions (the unoccluded images decide the targets).
+        base_parts, drops = [], None
+        for chunk in batches(n + n * positions, self.batch_size, progress=self.progress,
                              desc="occlusion"):
-            image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
-            r, c = np.divmod(position, n_cols)
+            ids = np.arange(chunk.start, chunk.stop)
+            is_base = ids < n
+            occluded = np.maximum(ids - n, 0)
+            image_ids = np.where(is_base, ids, occluded // positions)
+            r, c = np.divmod(occluded % positions, n_cols)
+            r0, r1 = (np.where(is_base, 0, edge[r]) for edge in rows[:2])
             inside = (
-                ((pixel_rows >= rows[0][r, None]) & (pixel_rows < rows[1][r, None]))[:, :, None]
+                ((pixel_rows >= r0[:, None]) & (pixel_rows < r1[:, None]))[:, :, None]
                 & ((pixel_cols >= cols[0][c, None]) & (pixel_cols < cols[1][c, None]))[:, None]
             )
+            batch = images[image_ids]
             hidden = replacement[image_ids] if len(replacement) == n else replacement
-            occluded = np.where(inside[..., None], hidden, images[image_ids])
-            scores, _ = _scores(score, self._outputs(occluded), resolved[image_ids],
-                                roi_array[image_ids])
-            drops[chunk] = base_scores[image_ids] - scores
+            np.copyto(batch, hidden, where=inside[..., None])
+            outputs = self._outputs(batch)
+            if is_base.any():
+                base_parts.append(outputs[is_base])
+            if drops is None and chunk.stop >= n:  # every unoccluded image has been seen
+                base_outputs = np.concatenate(base_parts)
+                task, single_target, score, base_scores, resolved, roi_array = (
+                    self._resolve_targets(base_outputs, target, roi)
+                )
+                drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
+            if not is_base.all():
+                ids, image_ids = ids[~is_base] - n, image_ids[~is_base]
+                scores, _ = _scores(score, outputs[~is_base], resolved[image_ids],
+                                    roi_array[image_ids])
+                drops[ids] = base_scores[image_ids] - scores
         maps = drops.reshape(n, n_rows, n_cols, -1)
         if self.output_upsampling != "none":
             maps = apply_separable(
