@@ -334,28 +334,63 @@ class KerasModel:
             )
         return np.asarray(outputs)
 
+    def _channel_forward(self, path: str, channel: int):
+        """``x -> (N, 1)``: the activation of a layer's channel summed over space."""
+        model = self.model
+
+        def forward(x):
+            captured = {}
+
+            def call(p, layer, args, kwargs):
+                out = layer(*args, **kwargs)
+                if p == path:
+                    captured["out"] = out
+                return out
+
+            _replay(model, x, call)
+            out = tf.gather(tf.cast(captured["out"], tf.float32), channel, axis=-1)
+            return tf.reduce_sum(out, axis=tuple(range(1, out.shape.rank)))[:, None]
+
+        return forward
+
     def channel_scores(self, x: np.ndarray, layer: LayerCall, channel: int) -> np.ndarray:
         """``(N, 1)``: the activation of ``layer``'s ``channel`` summed over space."""
-        key = ("channel", layer.path)
+        key = ("channel", layer.path, channel)
         if key not in self._functions:
-            model, path = self.model, layer.path
+            forward = self._channel_forward(layer.path, channel)
+            self._functions[key] = tf.function(forward, reduce_retracing=True)
+        return np.asarray(self._functions[key](x))
+
+    def perturbation_scorer(self, build_fn, constants: tuple, score_fn, layer=None, channel=None):
+        """A function ``(variables, index, roi) -> scores (B, K)`` compiled in one graph.
+
+        ``build_fn(*constants, *variables)`` builds a batch of perturbed images (keras.ops
+        code); the model (or a layer's channel, MATLAB's layer/channel form) scores it with
+        ``score_fn``. ``constants`` (e.g. the images) are converted to tensors once.
+        """
+        key = ("perturbed", build_fn, score_fn, None if layer is None else layer.path, channel)
+        if key not in self._functions:
+            model = self.model
+            if layer is None:
+                forward = functools.partial(model, training=False)
+            else:
+                forward = self._channel_forward(layer.path, channel)
 
             @tf.function(reduce_retracing=True)
-            def step(x, channel):
-                captured = {}
-
-                def call(p, lay, args, kwargs):
-                    out = lay(*args, **kwargs)
-                    if p == path:
-                        captured["out"] = out
-                    return out
-
-                _replay(model, x, call)
-                out = tf.gather(tf.cast(captured["out"], tf.float32), channel, axis=-1)
-                return tf.reduce_sum(out, axis=tuple(range(1, out.shape.rank)))
+            def step(constants, variables, index, roi):
+                outputs = forward(build_fn(*constants, *variables))
+                if layer is not None:
+                    return outputs
+                return tf.cast(score_fn(outputs, index, roi)[0], tf.float32)
 
             self._functions[key] = step
-        return np.asarray(self._functions[key](x, channel))[:, None]
+        step = self._functions[key]
+        constants = tuple(tf.convert_to_tensor(c) for c in constants)
+
+        def scorer(variables, index, roi):
+            return np.asarray(step(constants, tuple(variables), index, roi))
+
+        return scorer
 
     def gradient_function(self, feature: LayerCall, reduction: Reduction, score_fn, combine_fn):
         """A compiled ``f(x, index, roi) -> (combine_fn(A, grads), scores, resolved_index)``.
@@ -498,6 +533,17 @@ class BlackBox:
             )
         outputs = outputs.astype(np.float32, copy=False)
         return outputs[:, None] if outputs.ndim == 1 else outputs
+
+
+    def perturbation_scorer(self, build_fn, constants: tuple, score_fn, layer=None, channel=None):
+        """``(variables, index, roi) -> scores``: the batch built eagerly, then predicted."""
+
+        def scorer(variables, index, roi):
+            batch = np.asarray(build_fn(*constants, *variables))
+            scores, _ = score_fn(ops.convert_to_tensor(self.outputs(batch)), index, roi)
+            return np.asarray(scores, dtype=np.float32)
+
+        return scorer
 
 
 def predictor(net):

@@ -92,6 +92,17 @@ def _mask_values(mask_value, images: np.ndarray) -> np.ndarray:
     return value
 
 
+def _occlude(images, replacement, image_ids, row_start, row_stop, col_start, col_stop):
+    """Copies of ``images[image_ids]`` with one rectangle each taken from ``replacement``."""
+    rows = ops.arange(ops.shape(images)[1], dtype="int32")
+    cols = ops.arange(ops.shape(images)[2], dtype="int32")
+    in_rows = (rows[None, :] >= row_start[:, None]) & (rows[None, :] < row_stop[:, None])
+    in_cols = (cols[None, :] >= col_start[:, None]) & (cols[None, :] < col_stop[:, None])
+    inside = in_rows[:, :, None, None] & in_cols[:, None, :, None]
+    return ops.where(inside, ops.take(replacement, image_ids, axis=0),
+                     ops.take(images, image_ids, axis=0))
+
+
 class OcclusionSensitivity(Explainer):
     """Occlusion sensitivity (MATLAB's ``occlusionSensitivity``), for any predictor.
 
@@ -190,7 +201,7 @@ class OcclusionSensitivity(Explainer):
             value = getattr(self, name)
             _pair(name, value, 0.5, (2, 2))  # the type and range checks, before any image
         self._predictor = predictor(self.net)
-        self.layer_ = None
+        self.layer_ = self._layer_call = None
         if (self.layer is None) != (self.channel is None):
             raise ValueError(
                 "layer and channel go together: pass both (to score a channel's activation) "
@@ -296,43 +307,33 @@ class OcclusionSensitivity(Explainer):
             raise ValueError("With layer/channel the score is the channel: target and roi "
                              "must be None.")
 
+        base_outputs = np.concatenate(
+            [self._outputs(images[s]) for s in batches(n, self.batch_size)]
+        )
+        task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
+            base_outputs, target, roi
+        )
         rows = mask_windows(height, mask[0], stride[0], self.mask_clipping)
         cols = mask_windows(width, mask[1], stride[1], self.mask_clipping)
         n_rows, n_cols = len(rows[0]), len(cols[0])
         positions = n_rows * n_cols
-        pixel_rows, pixel_cols = np.arange(height), np.arange(width)
-        # One stream: the N unoccluded images first, then N * positions occluded copies, in
-        # mini-batches across images and positions (the unoccluded images decide the targets).
-        base_parts, drops = [], None
-        for chunk in batches(n + n * positions, self.batch_size, progress=self.progress,
+        scorer = self._predictor.perturbation_scorer(
+            _occlude, (images, np.broadcast_to(replacement, (n, *replacement.shape[1:]))),
+            score, self._layer_call, self.channel,
+        )  # fmt: skip
+        drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
+        for chunk in batches(n * positions, self.batch_size, progress=self.progress,
                              desc="occlusion"):
-            ids = np.arange(chunk.start, chunk.stop)
-            is_base = ids < n
-            occluded = np.maximum(ids - n, 0)
-            image_ids = np.where(is_base, ids, occluded // positions)
-            r, c = np.divmod(occluded % positions, n_cols)
-            r0, r1 = (np.where(is_base, 0, edge[r]) for edge in rows[:2])
-            inside = (
-                ((pixel_rows >= r0[:, None]) & (pixel_rows < r1[:, None]))[:, :, None]
-                & ((pixel_cols >= cols[0][c, None]) & (pixel_cols < cols[1][c, None]))[:, None]
-            )
-            batch = images[image_ids]
-            hidden = replacement[image_ids] if len(replacement) == n else replacement
-            np.copyto(batch, hidden, where=inside[..., None])
-            outputs = self._outputs(batch)
-            if is_base.any():
-                base_parts.append(outputs[is_base])
-            if drops is None and chunk.stop >= n:  # every unoccluded image has been seen
-                base_outputs = np.concatenate(base_parts)
-                task, single_target, score, base_scores, resolved, roi_array = (
-                    self._resolve_targets(base_outputs, target, roi)
-                )
-                drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
-            if not is_base.all():
-                ids, image_ids = ids[~is_base] - n, image_ids[~is_base]
-                scores, _ = _scores(score, outputs[~is_base], resolved[image_ids],
-                                    roi_array[image_ids])
-                drops[ids] = base_scores[image_ids] - scores
+            image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
+            r, c = np.divmod(position, n_cols)
+            windows = [edge[i].astype(np.int32) for i, edges in ((r, rows), (c, cols))
+                       for edge in edges[:2]]
+            scores = scorer([image_ids.astype(np.int32), *windows], resolved[image_ids],
+                            roi_array[image_ids])
+            if not np.isfinite(scores).all():
+                raise ValueError("net returned NaN or Inf scores; occlusion needs finite outputs.")
+            drops[chunk] = base_scores[image_ids] - scores
+        pixel_rows, pixel_cols = np.arange(height), np.arange(width)
         maps = drops.reshape(n, n_rows, n_cols, -1)
         if self.output_upsampling != "none":
             maps = apply_separable(
