@@ -361,36 +361,25 @@ class KerasModel:
             self._functions[key] = tf.function(forward, reduce_retracing=True)
         return np.asarray(self._functions[key](x))
 
-    def perturbation_scorer(self, build_fn, constants: tuple, score_fn, layer=None, channel=None):
-        """A function ``(variables, index, roi) -> scores (B, K)`` compiled in one graph.
+    def scores(self, x: np.ndarray, index: np.ndarray, roi: np.ndarray, score_fn,
+               layer: LayerCall | None = None, channel: int | None = None) -> np.ndarray:
+        """``(N, K)`` scores of a batch: forward pass and ``score_fn`` in one compiled call.
 
-        ``build_fn(*constants, *variables)`` builds a batch of perturbed images (keras.ops
-        code); the model (or a layer's channel, MATLAB's layer/channel form) scores it with
-        ``score_fn``. ``constants`` (e.g. the images) are converted to tensors once.
+        With ``layer`` and ``channel`` the score is that channel's activation summed over
+        space (MATLAB's layer/channel form) and ``score_fn`` is not used.
         """
-        key = ("perturbed", build_fn, score_fn, None if layer is None else layer.path, channel)
+        if layer is not None:
+            return self.channel_scores(x, layer, channel)
+        key = ("scores", score_fn)
         if key not in self._functions:
             model = self.model
-            if layer is None:
-                forward = functools.partial(model, training=False)
-            else:
-                forward = self._channel_forward(layer.path, channel)
 
             @tf.function(reduce_retracing=True)
-            def step(constants, variables, index, roi):
-                outputs = forward(build_fn(*constants, *variables))
-                if layer is not None:
-                    return outputs
-                return tf.cast(score_fn(outputs, index, roi)[0], tf.float32)
+            def step(x, index, roi):
+                return tf.cast(score_fn(model(x, training=False), index, roi)[0], tf.float32)
 
             self._functions[key] = step
-        step = self._functions[key]
-        constants = tuple(tf.convert_to_tensor(c) for c in constants)
-
-        def scorer(variables, index, roi):
-            return np.asarray(step(constants, tuple(variables), index, roi))
-
-        return scorer
+        return np.asarray(self._functions[key](x, index, roi))
 
     def gradient_function(self, feature: LayerCall, reduction: Reduction, score_fn, combine_fn):
         """A compiled ``f(x, index, roi) -> (combine_fn(A, grads), scores, resolved_index)``.
@@ -535,15 +524,11 @@ class BlackBox:
         return outputs[:, None] if outputs.ndim == 1 else outputs
 
 
-    def perturbation_scorer(self, build_fn, constants: tuple, score_fn, layer=None, channel=None):
-        """``(variables, index, roi) -> scores``: the batch built eagerly, then predicted."""
-
-        def scorer(variables, index, roi):
-            batch = np.asarray(build_fn(*constants, *variables))
-            scores, _ = score_fn(ops.convert_to_tensor(self.outputs(batch)), index, roi)
-            return np.asarray(scores, dtype=np.float32)
-
-        return scorer
+    def scores(self, x: np.ndarray, index: np.ndarray, roi: np.ndarray, score_fn,
+               layer=None, channel=None) -> np.ndarray:
+        """``(N, K)`` scores of a batch: the predictor's output through ``score_fn``."""
+        scores, _ = score_fn(ops.convert_to_tensor(self.outputs(x)), index, roi)
+        return np.asarray(scores, dtype=np.float32)
 
 
 def predictor(net):

@@ -58,6 +58,13 @@ def mask_windows(size: int, mask: int, stride: int, clipping: bool):
     return starts, starts + mask, starts + mask // 2
 
 
+def _window_pixels(windows, size: int) -> np.ndarray:
+    """``(positions, mask)`` pixel indices of each window, clipped to ``[0, size)``."""
+    starts, stops = windows[0], windows[1]
+    width = int(max(stops - starts)) if len(starts) else 0
+    return np.minimum(starts[:, None] + np.arange(width), np.maximum(stops - 1, 0)[:, None])
+
+
 def _mask_values(mask_value, images: np.ndarray) -> np.ndarray:
     """The replacement pixels, broadcastable to ``images``: (N or 1, H or 1, W or 1, C or 1)."""
     n, h, w, c = images.shape
@@ -92,15 +99,17 @@ def _mask_values(mask_value, images: np.ndarray) -> np.ndarray:
     return value
 
 
-def _occlude(images, replacement, image_ids, row_start, row_stop, col_start, col_stop):
-    """Copies of ``images[image_ids]`` with one rectangle each taken from ``replacement``."""
-    rows = ops.arange(ops.shape(images)[1], dtype="int32")
-    cols = ops.arange(ops.shape(images)[2], dtype="int32")
-    in_rows = (rows[None, :] >= row_start[:, None]) & (rows[None, :] < row_stop[:, None])
-    in_cols = (cols[None, :] >= col_start[:, None]) & (cols[None, :] < col_stop[:, None])
-    inside = in_rows[:, :, None, None] & in_cols[:, None, :, None]
-    return ops.where(inside, ops.take(replacement, image_ids, axis=0),
-                     ops.take(images, image_ids, axis=0))
+def _occlude(images, replacement, image_ids, rows, cols):
+    """Copies of ``images[image_ids]`` with one window each taken from ``replacement``.
+
+    ``rows`` ``(B, m_h)`` and ``cols`` ``(B, m_w)`` list each window's pixel indices, clipped
+    to the image (a cut window repeats its border index, which writes the same pixel twice).
+    One gather and one vectorised scatter of the windows; no per-mask copy.
+    """
+    batch = images[image_ids]
+    ids, r, c = np.arange(len(image_ids))[:, None, None], rows[:, :, None], cols[:, None, :]
+    batch[ids, r, c] = replacement[image_ids[:, None, None], r, c]
+    return batch
 
 
 class OcclusionSensitivity(Explainer):
@@ -317,19 +326,17 @@ class OcclusionSensitivity(Explainer):
         cols = mask_windows(width, mask[1], stride[1], self.mask_clipping)
         n_rows, n_cols = len(rows[0]), len(cols[0])
         positions = n_rows * n_cols
-        scorer = self._predictor.perturbation_scorer(
-            _occlude, (images, np.broadcast_to(replacement, (n, *replacement.shape[1:]))),
-            score, self._layer_call, self.channel,
-        )  # fmt: skip
+        full_replacement = np.broadcast_to(replacement, images.shape)  # a view
+        row_pixels = _window_pixels(rows, height)
+        col_pixels = _window_pixels(cols, width)
         drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
         for chunk in batches(n * positions, self.batch_size, progress=self.progress,
                              desc="occlusion"):
             image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
             r, c = np.divmod(position, n_cols)
-            windows = [edge[i].astype(np.int32) for i, edges in ((r, rows), (c, cols))
-                       for edge in edges[:2]]
-            scores = scorer([image_ids.astype(np.int32), *windows], resolved[image_ids],
-                            roi_array[image_ids])
+            batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c])
+            scores = self._predictor.scores(batch, resolved[image_ids], roi_array[image_ids],
+                                            score, self._layer_call, self.channel)
             if not np.isfinite(scores).all():
                 raise ValueError("net returned NaN or Inf scores; occlusion needs finite outputs.")
             drops[chunk] = base_scores[image_ids] - scores
