@@ -106,3 +106,12 @@ def check_images(X, *, input_shape: tuple | None, name: str = "X") -> tuple[np.n
     if not np.isfinite(batch).all():
         raise ValueError(f"{name} contains NaN or Inf pixel values.")
     return batch, single
+
+
+def example_shape(X, *, input_shape: tuple | None, name: str = "X") -> tuple:
+    """``(H, W, C)`` of an example image or batch, checked like ``check_images``.
+
+    Only the first image of a batch is converted: ``fit(X)`` needs the size, not a copy.
+    """
+    example = np.asarray(X)[:1] if np.ndim(X) == 4 else X
+    return check_images(example, input_shape=input_shape, name=name)[0].shape[1:]

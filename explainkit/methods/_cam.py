@@ -13,7 +13,7 @@ from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, upsample
 from .._models import keras_adapter
-from .._validation import check_images, check_int, check_option
+from .._validation import check_images, check_int, check_option, example_shape
 from ..base import Explainer
 from ..targets import TASKS, infer_task, num_outputs, resolve_roi, resolve_targets, score_function
 
@@ -103,8 +103,7 @@ class BaseCAM(Explainer):
         adapter = keras_adapter(self.net)
         image_shape = None
         if X is not None:
-            example = np.asarray(X)[:1] if np.ndim(X) == 4 else X  # only the size matters
-            image_shape = check_images(example, input_shape=adapter.input_shape)[0].shape[1:]
+            image_shape = example_shape(X, input_shape=adapter.input_shape)
         graph = adapter.graph(image_shape)
         reduction = graph.reduction(self.reduction_layer)
         feature = graph.feature(self.feature_layer, reduction)

@@ -11,7 +11,7 @@ from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, apply_separable, interpolation_matrix
 from .._models import BlackBox, keras_adapter, predictor
-from .._validation import check_images, check_int, check_option
+from .._validation import check_images, check_int, check_option, example_shape
 from ..base import Explainer
 from ..targets import (
     TASKS,
@@ -223,11 +223,7 @@ class OcclusionSensitivity(Explainer):
                     f"{type(self.net).__name__}."
                 )
             adapter = keras_adapter(self.net)
-            shape = None
-            if X is not None:
-                shape = check_images(
-                    np.asarray(X)[:1] if np.ndim(X) == 4 else X, input_shape=adapter.input_shape
-                )[0].shape[1:]
+            shape = None if X is None else example_shape(X, input_shape=adapter.input_shape)
             graph = adapter.graph(shape)
             call = graph.find(self.layer, "layer")
             channels = call.shape[-1] if call.shape else None
