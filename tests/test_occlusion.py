@@ -297,3 +297,35 @@ def test_keras_model_unchanged():
                                net.predict(X[None], verbose=0)[0, 1], rtol=1e-5)
     for before, after in zip(weights, net.get_weights(), strict=True):
         np.testing.assert_array_equal(before, after)
+
+
+def test_subclassed_keras_model_works():
+    """Check occlusion only calls the model, so a subclassed Keras model works."""
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.pool = keras.layers.GlobalAveragePooling2D()
+
+        def call(self, x):
+            return keras.ops.softmax(self.pool(x)[:, :2] * 3.0)
+
+    net = Net()
+    image = np.random.default_rng(7).uniform(size=(6, 6, 3)).astype("float32")
+
+    def score(im):
+        return np.asarray(net(im[None]))[0, 1]
+
+    got = occlusion_sensitivity(net, image, 1, mask_size=2, stride=2, output_upsampling="none")
+    expected = reference_occlusion(score, image, (2, 2), (2, 2), image.mean(axis=(0, 1)), True)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_progress_bar_on_request(capsys):
+    """Check progress=True draws a tqdm bar and progress=False stays silent."""
+    f = lambda X: X.sum(axis=(1, 2, 3))[:, None]  # noqa: E731
+    image = np.ones((8, 8, 1))
+    occlusion_sensitivity(f, image, mask_size=2, stride=1, batch_size=4, progress=True)
+    assert "occlusion" in capsys.readouterr().err
+    occlusion_sensitivity(f, image, mask_size=2, stride=1, batch_size=4, progress=False)
+    assert capsys.readouterr().err == ""
