@@ -79,6 +79,27 @@ def _replay(model, inputs, call, prefix: str = ""):
     )
 
 
+def _forward(model, x, capture: tuple[str, ...], logits_of: str | None = None) -> dict:
+    """Run ``model`` on ``x`` and return the outputs of the layers at the ``capture`` paths.
+
+    For the layer at ``logits_of`` the captured value is its output before its activation
+    (the rest of the model still sees the activated output).
+    """
+    captured = {}
+
+    def call(path, layer, args, kwargs):
+        if path == logits_of:
+            captured[path] = _pre_activation(layer, args[0])
+            return layer.activation(captured[path])
+        out = layer(*args, **kwargs)
+        if path in capture:
+            captured[path] = out
+        return out
+
+    _replay(model, x, call)
+    return captured
+
+
 def _squashing_name(layer) -> str | None:
     """'softmax' / 'sigmoid' / 'log_softmax' when ``layer`` ends with one, else None."""
     if isinstance(layer, keras.layers.Softmax):
@@ -188,6 +209,12 @@ class LayerGraph:
             if call.output is tensor:
                 return call
         return None
+
+    @property
+    def final_activation(self) -> str | None:
+        """'softmax' / 'sigmoid' / 'log_softmax' when the model's output is squashed."""
+        last = None if isinstance(self.output, (list, tuple, dict)) else self._producer(self.output)
+        return None if last is None else _squashing_name(last.layer)
 
     def reduction(self, spec) -> Reduction:
         """Resolve ``reduction_layer``: 'auto' takes the logits before a final softmax/sigmoid."""
@@ -308,17 +335,11 @@ class KerasModel:
             self._graphs[image_shape] = LayerGraph(calls, output)
         return self._graphs[image_shape]
 
-    @property
-    def final_activation(self) -> str | None:
+    def final_activation(self, image_shape: tuple) -> str | None:
         """'softmax' / 'sigmoid' when the model's output is squashed by one (graph models)."""
         if not _is_graph_model(self.model):
             return None
-        output = self.model.outputs[0] if self.input_shape is not None else None
-        producer = next((lay for lay in self.model.layers if lay.output is output), None)
-        while producer is not None and _is_graph_model(producer):
-            inner = producer.outputs[0]
-            producer = next((lay for lay in producer.layers if lay.output is inner), None)
-        return None if producer is None else _squashing_name(producer)
+        return self.graph(image_shape).final_activation
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
         """The model's output for a batch."""
@@ -334,42 +355,23 @@ class KerasModel:
             )
         return np.asarray(outputs)
 
-    def _channel_forward(self, path: str, channel: int):
-        """``x -> (N, 1)``: the activation of a layer's channel summed over space."""
-        model = self.model
-
-        def forward(x):
-            captured = {}
-
-            def call(p, layer, args, kwargs):
-                out = layer(*args, **kwargs)
-                if p == path:
-                    captured["out"] = out
-                return out
-
-            _replay(model, x, call)
-            out = tf.gather(tf.cast(captured["out"], tf.float32), channel, axis=-1)
-            return tf.reduce_sum(out, axis=tuple(range(1, out.shape.rank)))[:, None]
-
-        return forward
-
     def channel_scores(self, x: np.ndarray, layer: LayerCall, channel: int) -> np.ndarray:
         """``(N, 1)``: the activation of ``layer``'s ``channel`` summed over space."""
         key = ("channel", layer.path, channel)
         if key not in self._functions:
-            forward = self._channel_forward(layer.path, channel)
-            self._functions[key] = tf.function(forward, reduce_retracing=True)
+            model, path = self.model, layer.path
+
+            @tf.function(reduce_retracing=True)
+            def step(x):
+                out = tf.cast(_forward(model, x, (path,))[path], tf.float32)
+                out = tf.gather(out, channel, axis=-1)
+                return tf.reduce_sum(out, axis=tuple(range(1, out.shape.rank)))[:, None]
+
+            self._functions[key] = step
         return np.asarray(self._functions[key](x))
 
-    def scores(self, x: np.ndarray, index: np.ndarray, roi: np.ndarray, score_fn,
-               layer: LayerCall | None = None, channel: int | None = None) -> np.ndarray:
-        """``(N, K)`` scores of a batch: forward pass and ``score_fn`` in one compiled call.
-
-        With ``layer`` and ``channel`` the score is that channel's activation summed over
-        space (MATLAB's layer/channel form) and ``score_fn`` is not used.
-        """
-        if layer is not None:
-            return self.channel_scores(x, layer, channel)
+    def scores(self, x: np.ndarray, index: np.ndarray, roi: np.ndarray, score_fn) -> np.ndarray:
+        """``(N, K)`` scores of a batch: forward pass and ``score_fn`` in one compiled call."""
         key = ("scores", score_fn)
         if key not in self._functions:
             model = self.model
@@ -401,22 +403,9 @@ class KerasModel:
         pre_activation = reduction.pre_activation
 
         def forward(x):
-            captured = {}
-
-            def call(path, layer, args, kwargs):
-                if path == reduction_path and pre_activation:
-                    logits = _pre_activation(layer, args[0])
-                    captured["reduction"] = logits
-                    return layer.activation(logits)
-                out = layer(*args, **kwargs)
-                if path == feature_path:
-                    captured["feature"] = out
-                if path == reduction_path:
-                    captured["reduction"] = out
-                return out
-
-            _replay(model, x, call)
-            return captured["feature"], captured["reduction"]
+            captured = _forward(model, x, (feature_path, reduction_path),
+                                reduction_path if pre_activation else None)
+            return captured[feature_path], captured[reduction_path]
 
         @tf.function(reduce_retracing=True)
         def step(x, index, roi, num_targets):
@@ -500,7 +489,6 @@ class BlackBox:
     """A predictor known only by its answers: a callable or a scikit-learn estimator."""
 
     input_shape = None
-    final_activation = None
 
     def __init__(self, predict, name: str, task: str | None):
         self.predict = predict
@@ -523,9 +511,11 @@ class BlackBox:
         outputs = outputs.astype(np.float32, copy=False)
         return outputs[:, None] if outputs.ndim == 1 else outputs
 
+    def final_activation(self, image_shape: tuple) -> None:
+        """Unknown for a black box."""
+        return None
 
-    def scores(self, x: np.ndarray, index: np.ndarray, roi: np.ndarray, score_fn,
-               layer=None, channel=None) -> np.ndarray:
+    def scores(self, x: np.ndarray, index: np.ndarray, roi: np.ndarray, score_fn) -> np.ndarray:
         """``(N, K)`` scores of a batch: the predictor's output through ``score_fn``."""
         scores, _ = score_fn(ops.convert_to_tensor(self.outputs(x)), index, roi)
         return np.asarray(scores, dtype=np.float32)

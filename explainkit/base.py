@@ -40,6 +40,10 @@ class Explainer(BaseEstimator):
         }
         return type(self)(**params)
 
+    def _run_params(self) -> dict:
+        """The parameters to record in an Explanation (all but the network)."""
+        return {k: v for k, v in self.get_params(deep=False).items() if k != "net"}
+
     def _check_fitted(self) -> None:
         check_is_fitted(
             self,

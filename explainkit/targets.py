@@ -108,6 +108,13 @@ def resolve_targets(
     return np.tile(np.asarray(index, dtype=np.int32), (num_images, 1)), single
 
 
+def target_names(class_names, resolved: np.ndarray) -> np.ndarray | None:
+    """Names ``(N, K)`` of resolved target indices, or None without ``class_names``."""
+    if class_names is None:
+        return None
+    return np.asarray([str(c) for c in class_names])[resolved]
+
+
 def resolve_roi(roi, *, task: str, output_shape: tuple, num_images: int):
     """Turn ``roi`` into ``(array (N, h, w) float32, mode)`` for the score function."""
     ones = np.ones((num_images, 1, 1), dtype=np.float32)

@@ -15,7 +15,15 @@ from .._image import UPSAMPLING, upsample
 from .._models import keras_adapter
 from .._validation import check_images, check_int, check_option, example_shape
 from ..base import Explainer
-from ..targets import TASKS, infer_task, num_outputs, resolve_roi, resolve_targets, score_function
+from ..targets import (
+    TASKS,
+    infer_task,
+    num_outputs,
+    resolve_roi,
+    resolve_targets,
+    score_function,
+    target_names,
+)
 
 
 class BaseCAM(Explainer):
@@ -171,20 +179,18 @@ class BaseCAM(Explainer):
         maps = upsample(maps, images.shape[1:3], self.output_upsampling)
         if self.relu:
             maps = np.maximum(maps, 0)  # bicubic overshoot dips below zero
-        names = None
-        if self.class_names is not None and self.reduction_fn is None:
-            names = np.asarray([str(c) for c in self.class_names])[resolved]
+        targets = None if self.reduction_fn is not None else resolved
         return Explanation(
             maps=maps.astype(np.float32, copy=False),
             method=self.method_name,
-            targets=None if self.reduction_fn is not None else resolved,
+            targets=targets,
             scores=scores,
             task=self.task_,
             images=images,
             single_image=single_image,
             single_target=single_target,
-            target_names=names,
+            target_names=None if targets is None else target_names(self.class_names, targets),
             feature_layer=self.feature_layer_,
             reduction_layer=self.reduction_layer_,
-            params={k: v for k, v in self.get_params(deep=False).items() if k != "net"},
+            params=self._run_params(),
         )

@@ -21,6 +21,7 @@ from ..targets import (
     resolve_roi,
     resolve_targets,
     score_function,
+    target_names,
 )
 
 
@@ -243,7 +244,7 @@ class OcclusionSensitivity(Explainer):
             return self._predictor.channel_scores(x, self._layer_call, int(self.channel))
         return self._predictor.outputs(x)
 
-    def _task(self, outputs: np.ndarray) -> str:
+    def _task(self, outputs: np.ndarray, final_activation: str | None) -> str:
         if self.layer_ is not None:
             return "regression"
         if self.task != "auto":
@@ -258,17 +259,18 @@ class OcclusionSensitivity(Explainer):
         if isinstance(self._predictor, BlackBox):
             hint = self._predictor.task
             return hint or ("classification" if outputs.shape[-1] > 1 else "regression")
-        return infer_task(outputs.shape, self._predictor.final_activation)
+        return infer_task(outputs.shape, final_activation)
 
-    def _resolve_targets(self, base_outputs: np.ndarray, target, roi):
+    def _resolve_targets(self, base_outputs: np.ndarray, target, roi, image_shape: tuple):
         """Task, targets and the score function, decided on the unoccluded images."""
         n = len(base_outputs)
-        task = self._task(base_outputs)
+        final_activation = self._predictor.final_activation(image_shape)
+        task = self._task(base_outputs, final_activation)
         index, single_target = resolve_targets(
             target, task=task, count=num_outputs(base_outputs.shape, task),
             class_names=self.class_names, num_images=n,
         )  # fmt: skip
-        threshold = 0.5 if self._predictor.final_activation == "sigmoid" else None
+        threshold = 0.5 if final_activation == "sigmoid" else None
         roi_array, roi_mode = resolve_roi(roi, task=task, output_shape=base_outputs.shape,
                                           num_images=n)
         score = score_function(task, roi_mode, threshold)
@@ -316,7 +318,7 @@ class OcclusionSensitivity(Explainer):
             [self._outputs(images[s]) for s in batches(n, self.batch_size)]
         )
         task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
-            base_outputs, target, roi
+            base_outputs, target, roi, images.shape[1:]
         )
         rows = mask_windows(height, mask[0], stride[0], self.mask_clipping)
         cols = mask_windows(width, mask[1], stride[1], self.mask_clipping)
@@ -331,11 +333,12 @@ class OcclusionSensitivity(Explainer):
             image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
             r, c = np.divmod(position, n_cols)
             batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c])
-            scores = self._predictor.scores(batch, resolved[image_ids], roi_array[image_ids],
-                                            score, self._layer_call, self.channel)
-            if not np.isfinite(scores).all():
-                raise ValueError("net returned NaN or Inf scores; occlusion needs finite outputs.")
-            drops[chunk] = base_scores[image_ids] - scores
+            if self.layer_ is not None:
+                scores = self._outputs(batch)
+            else:
+                scores = self._predictor.scores(batch, resolved[image_ids],
+                                                roi_array[image_ids], score)
+            drops[chunk] = base_scores[image_ids] - _check_finite(scores)
         pixel_rows, pixel_cols = np.arange(height), np.arange(width)
         maps = drops.reshape(n, n_rows, n_cols, -1)
         if self.output_upsampling != "none":
@@ -346,33 +349,33 @@ class OcclusionSensitivity(Explainer):
                 interpolation_matrix((pixel_cols - cols[2][0]) / stride[1], n_cols,
                                      self.output_upsampling),
             )  # fmt: skip
-        names = None
-        if self.class_names is not None and self.layer_ is None:
-            names = np.asarray([str(c) for c in self.class_names])[resolved]
-        params = {k: v for k, v in self.get_params(deep=False).items() if k != "net"}
-        params.update(mask_size=mask, stride=stride)
+        params = {**self._run_params(), "mask_size": mask, "stride": stride}
+        targets = None if self.layer_ is not None else resolved
         return Explanation(
             maps=maps.astype(np.float32, copy=False),
             method=self.method_name,
-            targets=None if self.layer_ is not None else resolved,
+            targets=targets,
             scores=base_scores,
             task=task,
             images=images,
             single_image=single_image,
             single_target=single_target,
-            target_names=names,
+            target_names=None if targets is None else target_names(self.class_names, targets),
             feature_layer=self.layer_,
             params=params,
         )
 
 
+def _check_finite(scores: np.ndarray) -> np.ndarray:
+    if not np.isfinite(scores).all():
+        raise ValueError("net returned NaN or Inf scores; occlusion needs finite outputs.")
+    return scores
+
+
 def _scores(score, outputs, index, roi):
     """Apply a target's score function to outputs; refuse NaN/Inf scores."""
     scores, resolved = score(ops.convert_to_tensor(outputs), index, roi)
-    scores = np.asarray(scores, dtype=np.float32)
-    if not np.isfinite(scores).all():
-        raise ValueError("net returned NaN or Inf scores; occlusion needs finite outputs.")
-    return scores, np.asarray(resolved)
+    return _check_finite(np.asarray(scores, dtype=np.float32)), np.asarray(resolved)
 
 
 def occlusion_sensitivity(net, X, target=None, *, mask_size="auto", stride="auto",
