@@ -295,7 +295,7 @@ def profile(case: Case, top: int = 14) -> dict:
     rows = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:top]
     by_total = [{"function": label(k), "calls": v[1], "tottime_s": v[2], "cumtime_s": v[3]}
                 for k, v in rows]
-    wanted = ("outputs", "_scores", "apply_separable", "where", "explain", "_mask_values",
+    wanted = ("outputs", "_scores", "apply_separable", "where", "explain", "mask_values",
               "check_images", "occlusion_sensitivity")
     cumulative = {label(k): v[3] for k, v in stats.items() if k[2] in wanted}
     return {"total_s": total, "top_by_tottime": by_total, "cumulative_s": cumulative}

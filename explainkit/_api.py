@@ -6,10 +6,10 @@ import inspect
 
 from ._explanation import Explanation
 from .base import Explainer
-from .methods import GradCAM, OcclusionSensitivity
+from .methods import GradCAM, ImageLIME, OcclusionSensitivity
 
 METHODS: dict[str, type[Explainer]] = {
-    cls.method_name: cls for cls in (GradCAM, OcclusionSensitivity)
+    cls.method_name: cls for cls in (GradCAM, OcclusionSensitivity, ImageLIME)
 }
 
 
@@ -25,7 +25,7 @@ def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanat
         One image or a batch of images, channels last.
     target : int, str, list or None
         What to explain; None = the prediction.
-    method : {"gradcam", "occlusion"}
+    method : {"gradcam", "occlusion", "lime"}
         The method.
     **options
         The method's parameters (e.g. ``feature_layer=...``); ``roi`` is passed to

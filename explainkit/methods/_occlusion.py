@@ -5,24 +5,14 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from keras import ops
 
 from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, apply_separable, interpolation_matrix
 from .._models import BlackBox, keras_adapter, predictor
 from .._validation import check_images, check_int, check_option, example_shape
-from ..base import Explainer
-from ..targets import (
-    TASKS,
-    infer_task,
-    num_outputs,
-    predicted_roi,
-    resolve_roi,
-    resolve_targets,
-    score_function,
-    target_names,
-)
+from ..targets import TASKS, target_names
+from ._blackbox import BlackBoxExplainer, check_finite, mask_values
 
 
 def _pair(name: str, value, auto: float, size: tuple[int, int]) -> tuple[int, int]:
@@ -66,40 +56,6 @@ def _window_pixels(windows, size: int) -> np.ndarray:
     return np.minimum(starts[:, None] + np.arange(width), np.maximum(stops - 1, 0)[:, None])
 
 
-def _mask_values(mask_value, images: np.ndarray) -> np.ndarray:
-    """The replacement pixels, broadcastable to ``images``: (N or 1, H or 1, W or 1, C or 1)."""
-    n, h, w, c = images.shape
-    if isinstance(mask_value, str):
-        if mask_value != "auto":
-            raise ValueError(
-                "The 'mask_value' parameter must be 'auto', a number, a per-channel vector or "
-                f"an image. Got {mask_value!r} instead."
-            )
-        return images.mean(axis=(1, 2), keepdims=True)
-    value = np.asarray(mask_value)
-    if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
-        raise TypeError(f"mask_value must hold numbers; got an array of dtype {value.dtype}.")
-    if value.ndim == 0:
-        value = value.reshape(1, 1, 1, 1)
-    elif value.ndim == 1:
-        if value.shape[0] != c:
-            raise ValueError(
-                f"mask_value has {value.shape[0]} values but the images have {c} channels."
-            )
-        value = value.reshape(1, 1, 1, c)
-    elif value.shape in ((h, w, c), (n, h, w, c)) or (c == 1 and value.shape == (h, w)):
-        value = value.reshape(-1, h, w, c)
-    else:
-        raise ValueError(
-            f"mask_value as an image must have shape {(h, w, c)} (or {(n, h, w, c)}, one per "
-            f"image); got shape {value.shape}."
-        )
-    value = value.astype(np.float32)
-    if not np.isfinite(value).all():
-        raise ValueError("mask_value contains NaN or Inf.")
-    return value
-
-
 def _occlude(images, replacement, image_ids, rows, cols):
     """Copies of ``images[image_ids]`` with one window each taken from ``replacement``.
 
@@ -113,7 +69,7 @@ def _occlude(images, replacement, image_ids, rows, cols):
     return batch
 
 
-class OcclusionSensitivity(Explainer):
+class OcclusionSensitivity(BlackBoxExplainer):
     """Occlusion sensitivity (MATLAB's ``occlusionSensitivity``), for any predictor.
 
     The map value at a mask position is ``score(image) - score(image with the patch
@@ -247,38 +203,7 @@ class OcclusionSensitivity(Explainer):
     def _task(self, outputs: np.ndarray, final_activation: str | None) -> str:
         if self.layer_ is not None:
             return "regression"
-        if self.task != "auto":
-            if (self.task == "segmentation") != (outputs.ndim == 4):
-                raise ValueError(
-                    f"task={self.task!r} does not fit the predictor's output shape "
-                    f"{outputs.shape}: segmentation needs (N, h, w, classes)."
-                )
-            return self.task
-        if outputs.ndim == 4:
-            return "segmentation"
-        if isinstance(self._predictor, BlackBox):
-            hint = self._predictor.task
-            return hint or ("classification" if outputs.shape[-1] > 1 else "regression")
-        return infer_task(outputs.shape, final_activation)
-
-    def _resolve_targets(self, base_outputs: np.ndarray, target, roi, image_shape: tuple):
-        """Task, targets and the score function, decided on the unoccluded images."""
-        n = len(base_outputs)
-        final_activation = self._predictor.final_activation(image_shape)
-        task = self._task(base_outputs, final_activation)
-        index, single_target = resolve_targets(
-            target, task=task, count=num_outputs(base_outputs.shape, task),
-            class_names=self.class_names, num_images=n,
-        )  # fmt: skip
-        threshold = 0.5 if final_activation == "sigmoid" else None
-        roi_array, roi_mode = resolve_roi(roi, task=task, output_shape=base_outputs.shape,
-                                          num_images=n)
-        score = score_function(task, roi_mode, threshold)
-        base_scores, resolved = _scores(score, base_outputs, index, roi_array)
-        if roi_mode == "predicted":  # frozen on the unoccluded image
-            roi_array = predicted_roi(base_outputs, resolved, threshold)
-            score = score_function(task, "mask", threshold)
-        return task, single_target, score, base_scores, resolved, roi_array
+        return super()._task(outputs, final_activation)
 
     def explain(self, X, target=None, *, roi=None) -> Explanation:
         """Occlusion maps of ``X`` for ``target``.
@@ -309,7 +234,7 @@ class OcclusionSensitivity(Explainer):
                 f"mask_size {mask} is larger than the images ({height}, {width}); with "
                 "mask_clipping=False every mask must fit inside the image."
             )
-        replacement = _mask_values(self.mask_value, images)
+        replacement = mask_values(self.mask_value, images)
         if self.layer_ is not None and (target is not None or roi is not None):
             raise ValueError("With layer/channel the score is the channel: target and roi "
                              "must be None.")
@@ -334,11 +259,10 @@ class OcclusionSensitivity(Explainer):
             r, c = np.divmod(position, n_cols)
             batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c])
             if self.layer_ is not None:
-                scores = self._outputs(batch)
+                scores = check_finite(self._outputs(batch))
             else:
-                scores = self._predictor.scores(batch, resolved[image_ids],
-                                                roi_array[image_ids], score)
-            drops[chunk] = base_scores[image_ids] - _check_finite(scores)
+                scores = self._scores(batch, resolved[image_ids], roi_array[image_ids], score)
+            drops[chunk] = base_scores[image_ids] - scores
         pixel_rows, pixel_cols = np.arange(height), np.arange(width)
         maps = drops.reshape(n, n_rows, n_cols, -1)
         if self.output_upsampling != "none":
@@ -364,18 +288,6 @@ class OcclusionSensitivity(Explainer):
             feature_layer=self.layer_,
             params=params,
         )
-
-
-def _check_finite(scores: np.ndarray) -> np.ndarray:
-    if not np.isfinite(scores).all():
-        raise ValueError("net returned NaN or Inf scores; occlusion needs finite outputs.")
-    return scores
-
-
-def _scores(score, outputs, index, roi):
-    """Apply a target's score function to outputs; refuse NaN/Inf scores."""
-    scores, resolved = score(ops.convert_to_tensor(outputs), index, roi)
-    return _check_finite(np.asarray(scores, dtype=np.float32)), np.asarray(resolved)
 
 
 def occlusion_sensitivity(net, X, target=None, *, mask_size="auto", stride="auto",

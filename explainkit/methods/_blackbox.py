@@ -1,0 +1,125 @@
+"""What every black-box method shares: outputs, task, targets and scores on the unchanged images.
+
+Black-box methods (occlusion sensitivity, LIME) only call the predictor. They decide the
+task, the targets and a ``"predicted"`` region of interest once, on the unchanged images,
+and score every perturbed copy against those frozen choices.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from keras import ops
+
+from .._models import BlackBox
+from ..base import Explainer
+from ..targets import (
+    infer_task,
+    num_outputs,
+    predicted_roi,
+    resolve_roi,
+    resolve_targets,
+    score_function,
+)
+
+
+def mask_values(mask_value, images: np.ndarray) -> np.ndarray:
+    """The replacement pixels, broadcastable to ``images``: (N or 1, H or 1, W or 1, C or 1).
+
+    ``"auto"`` = each image's per-channel mean; a number; one value per channel; or an
+    image ``(H, W, C)`` / ``(N, H, W, C)``.
+    """
+    n, h, w, c = images.shape
+    if isinstance(mask_value, str):
+        if mask_value != "auto":
+            raise ValueError(
+                "The 'mask_value' parameter must be 'auto', a number, a per-channel vector or "
+                f"an image. Got {mask_value!r} instead."
+            )
+        return images.mean(axis=(1, 2), keepdims=True)
+    value = np.asarray(mask_value)
+    if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
+        raise TypeError(f"mask_value must hold numbers; got an array of dtype {value.dtype}.")
+    if value.ndim == 0:
+        value = value.reshape(1, 1, 1, 1)
+    elif value.ndim == 1:
+        if value.shape[0] != c:
+            raise ValueError(
+                f"mask_value has {value.shape[0]} values but the images have {c} channels."
+            )
+        value = value.reshape(1, 1, 1, c)
+    elif value.shape in ((h, w, c), (n, h, w, c)) or (c == 1 and value.shape == (h, w)):
+        value = value.reshape(-1, h, w, c)
+    else:
+        raise ValueError(
+            f"mask_value as an image must have shape {(h, w, c)} (or {(n, h, w, c)}, one per "
+            f"image); got shape {value.shape}."
+        )
+    value = value.astype(np.float32)
+    if not np.isfinite(value).all():
+        raise ValueError("mask_value contains NaN or Inf.")
+    return value
+
+
+def check_finite(scores: np.ndarray) -> np.ndarray:
+    """``scores``, or a ValueError when the predictor returned NaN or Inf."""
+    if not np.isfinite(scores).all():
+        raise ValueError(
+            "net returned NaN or Inf scores; black-box methods need finite outputs."
+        )
+    return scores
+
+
+class BlackBoxExplainer(Explainer):
+    """Base of the methods that only call the predictor (set ``self._predictor`` in fit)."""
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "_predictor")
+
+    def _outputs(self, x: np.ndarray) -> np.ndarray:
+        """The predictor's raw output for a batch."""
+        return self._predictor.outputs(x)
+
+    def _task(self, outputs: np.ndarray, final_activation: str | None) -> str:
+        if self.task != "auto":
+            if (self.task == "segmentation") != (outputs.ndim == 4):
+                raise ValueError(
+                    f"task={self.task!r} does not fit the predictor's output shape "
+                    f"{outputs.shape}: segmentation needs (N, h, w, classes)."
+                )
+            return self.task
+        if outputs.ndim == 4:
+            return "segmentation"
+        if isinstance(self._predictor, BlackBox):
+            hint = self._predictor.task
+            return hint or ("classification" if outputs.shape[-1] > 1 else "regression")
+        return infer_task(outputs.shape, final_activation)
+
+    def _resolve_targets(self, base_outputs: np.ndarray, target, roi, image_shape: tuple):
+        """Task, targets and the score function, decided on the unchanged images.
+
+        Returns ``(task, single_target, score, base_scores, resolved, roi_array)``: the
+        score function and ROI to apply to every perturbed copy, the ``(N, K)`` scores of
+        the unchanged images and the resolved ``(N, K)`` target indices.
+        """
+        n = len(base_outputs)
+        final_activation = self._predictor.final_activation(image_shape)
+        task = self._task(base_outputs, final_activation)
+        index, single_target = resolve_targets(
+            target, task=task, count=num_outputs(base_outputs.shape, task),
+            class_names=self.class_names, num_images=n,
+        )  # fmt: skip
+        threshold = 0.5 if final_activation == "sigmoid" else None
+        roi_array, roi_mode = resolve_roi(roi, task=task, output_shape=base_outputs.shape,
+                                          num_images=n)
+        score = score_function(task, roi_mode, threshold)
+        scores, resolved = score(ops.convert_to_tensor(base_outputs), index, roi_array)
+        base_scores = check_finite(np.asarray(scores, dtype=np.float32))
+        resolved = np.asarray(resolved)
+        if roi_mode == "predicted":  # frozen on the unchanged image
+            roi_array = predicted_roi(base_outputs, resolved, threshold)
+            score = score_function(task, "mask", threshold)
+        return task, single_target, score, base_scores, resolved, roi_array
+
+    def _scores(self, batch: np.ndarray, resolved, roi_array, score) -> np.ndarray:
+        """``(B, K)`` finite scores of a perturbed batch for the frozen targets."""
+        return check_finite(self._predictor.scores(batch, resolved, roi_array, score))

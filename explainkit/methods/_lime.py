@@ -1,0 +1,384 @@
+"""Image LIME: which image features (superpixels, grid cells, your labels) a prediction rests on."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+import zlib
+
+import numpy as np
+
+from .._batching import batches
+from .._explanation import Explanation
+from .._image import UPSAMPLING, upsample
+from .._models import predictor
+from .._segmentation import SEGMENTATIONS, consecutive, grid, grid_shape, superpixels
+from .._validation import check_images, check_int, check_option
+from ..targets import TASKS, target_names
+from ._blackbox import BlackBoxExplainer, mask_values
+
+SURROGATES = ("tree", "linear")
+
+#: Width of lime's exponential kernel on the cosine distance (``LimeImageExplainer``'s default).
+KERNEL_WIDTH = 0.25
+
+
+def kernel_weights(samples: np.ndarray) -> np.ndarray:
+    """lime's sample weights: ``sqrt(exp(-d**2 / 0.25**2))``, d = cosine distance to all-ones.
+
+    A sample keeping ``k`` of ``F`` features has cosine similarity ``sqrt(k / F)`` with
+    the unperturbed sample (all ones), hence ``d = 1 - sqrt(k / F)``.
+    """
+    distance = 1.0 - np.sqrt(samples.sum(axis=1) / samples.shape[1])
+    return np.sqrt(np.exp(-(distance**2) / KERNEL_WIDTH**2))
+
+
+def draw_samples(rng: np.random.Generator, num_samples: int, num_features: int) -> np.ndarray:
+    """``(num_samples, F)`` booleans, True = feature kept: row 0 keeps all, others each w.p. 0.5."""
+    samples = rng.random((num_samples, num_features)) < 0.5
+    samples[0] = True
+    return samples
+
+
+def fit_surrogate(model: str, samples: np.ndarray, scores: np.ndarray, seed: int) -> np.ndarray:
+    """``(F, K)`` feature importances from a kernel-weighted surrogate of ``scores`` ``(S, K)``.
+
+    ``"linear"``: the coefficients of lime's weighted ridge regression (alpha 1, with
+    intercept; all features kept, as ``LimeImageExplainer`` does by default), signed.
+    ``"tree"``: the (normalised, non-negative) feature importances of a weighted regression
+    tree per target; ``min_samples_split=10`` as MATLAB's ``fitrtree`` (MinParentSize).
+    """
+    from sklearn.linear_model import Ridge
+    from sklearn.tree import DecisionTreeRegressor
+
+    weights = kernel_weights(samples)
+    design = samples.astype(np.float64)
+    scores = scores.astype(np.float64)
+    if model == "linear":
+        ridge = Ridge(alpha=1.0, fit_intercept=True).fit(design, scores, sample_weight=weights)
+        return ridge.coef_.T.reshape(samples.shape[1], scores.shape[1])
+    return np.stack(
+        [
+            DecisionTreeRegressor(min_samples_split=10, random_state=seed)
+            .fit(design, scores[:, k], sample_weight=weights)
+            .feature_importances_
+            for k in range(scores.shape[1])
+        ],
+        axis=1,
+    )
+
+
+def _check_random_state(random_state) -> None:
+    ok = (
+        random_state is None
+        or isinstance(random_state, (np.random.Generator, np.random.RandomState))
+        or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+            and random_state >= 0)
+    )  # fmt: skip
+    if not ok:
+        raise TypeError(
+            "random_state must be None, a non-negative int, a numpy Generator or RandomState; "
+            f"got {random_state!r}."
+        )
+
+
+def image_generators(random_state, images: np.ndarray) -> list[np.random.Generator]:
+    """One generator per image, seeded by ``random_state`` and the image's own pixels.
+
+    An image's samples therefore do not depend on the other images of the batch or on its
+    position in it: explaining a batch gives what explaining each image alone gives.
+    """
+    if random_state is None:
+        entropy = np.random.SeedSequence().entropy
+    elif isinstance(random_state, np.random.Generator):
+        entropy = int(random_state.integers(2**63))
+    elif isinstance(random_state, np.random.RandomState):
+        entropy = int(random_state.randint(2**31 - 1))
+    else:
+        entropy = int(random_state)
+    return [
+        np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=(zlib.crc32(image),)))
+        for image in images
+    ]
+
+
+def _perturb(images, replacement, features, samples, image_ids, rows) -> np.ndarray:
+    """The perturbed images of one mini-batch: hidden features take ``replacement``.
+
+    ``image_ids`` (sorted) and ``rows`` name the image and the sample of each batch entry;
+    each image's run is built at once by one gather of its samples through its feature map.
+    """
+    batch = np.empty((len(image_ids), *images.shape[1:]), dtype=np.float32)
+    starts = np.flatnonzero(np.r_[True, np.diff(image_ids) != 0])
+    for start, stop in zip(starts, np.r_[starts[1:], len(image_ids)], strict=True):
+        i = image_ids[start]
+        keep = samples[i][rows[start:stop]][:, features[i]]  # (b, H, W)
+        np.copyto(batch[start:stop], replacement[i])
+        np.copyto(batch[start:stop], images[i], where=keep[..., None])
+    return batch
+
+
+class ImageLIME(BlackBoxExplainer):
+    """Image LIME (MATLAB's ``imageLIME``), for any predictor.
+
+    The image is cut into features; ``num_samples`` copies hide random subsets of them;
+    a surrogate model fitted to the predictor's scores on the copies (weighted by their
+    closeness to the image) says how much each feature matters. The score map gives each
+    pixel its feature's importance.
+
+    Parameters
+    ----------
+    net : keras.Model, scikit-learn estimator or callable
+        A Keras model (its output is scored: probabilities if it outputs them), an
+        estimator or Pipeline taking the image batch (``predict_proba``, else
+        ``decision_function``, else ``predict``), or any ``f(images) -> scores``.
+    num_features : int, default=49
+        Features to aim at with "superpixels" and "grid" (the result can have fewer).
+    num_samples : int, default=2048
+        Samples per image, the first being the unperturbed image.
+    segmentation : {"superpixels", "grid"} or array of int, default="superpixels"
+        "superpixels": SLIC (scikit-image; CIELAB for three channels); "grid": near-square
+        cells following the image's aspect ratio, numbered row by row; or a label image
+        ``(H, W)`` (or ``(N, H, W)``, one per image). Features are numbered 0..F-1 (a
+        label image is renumbered in the order of its values).
+    model : {"tree", "linear"}, default="tree"
+        Surrogate: "tree" = a weighted regression tree, importance = its feature
+        importances (non-negative); "linear" = lime's weighted ridge regression, importance
+        = its signed coefficients.
+    mask_value : "auto", float or array, default="auto"
+        What hidden features show: "auto" = the image's per-channel mean; a number; one
+        value per channel; or a replacement image ``(H, W, C)`` / ``(N, H, W, C)``.
+    output_upsampling : {"nearest", "bicubic", "none"}, default="nearest"
+        "nearest": each pixel gets its feature's importance. With "grid", "none" returns
+        the grid of cells and "bicubic" interpolates between cell centres; other
+        segmentations support only "nearest" (a warning says so).
+    batch_size : int, default=128
+        Images per model call.
+    random_state : None, int, numpy Generator or RandomState
+        Seeds the sampling (SLIC and the grid are deterministic). Each image's samples are
+        seeded by ``random_state`` and the image's pixels, so results do not depend on
+        batching.
+    class_names : sequence of str, optional
+        Names of the outputs, so that targets can be given by name.
+    progress : bool, optional
+        Show a progress bar; None = only on long runs in an interactive terminal.
+    task : {"auto", "classification", "regression", "segmentation"}, default="auto"
+        As for :class:`OcclusionSensitivity`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from explainkit import ImageLIME
+    >>> f = lambda X: X[:, :4, :4, 0].mean(axis=(1, 2))[:, None]  # the top-left quadrant
+    >>> lime = ImageLIME(f, num_features=4, segmentation="grid", mask_value=0,
+    ...                  random_state=0).fit()
+    >>> explanation = lime.explain(np.ones((8, 8, 1)))
+    >>> explanation.feature_importance[0][:, 0].round(6)  # features 0..3, row by row
+    array([1., 0., 0., 0.], dtype=float32)
+    """
+
+    method_name = "lime"
+
+    def __init__(self, net, *, num_features=49, num_samples=2048, segmentation="superpixels",
+                 model="tree", mask_value="auto", output_upsampling="nearest", batch_size=128,
+                 random_state=None, class_names=None, progress=None, task="auto"):
+        self.net = net
+        self.num_features = num_features
+        self.num_samples = num_samples
+        self.segmentation = segmentation
+        self.model = model
+        self.mask_value = mask_value
+        self.output_upsampling = output_upsampling
+        self.batch_size = batch_size
+        self.random_state = random_state
+        self.class_names = class_names
+        self.progress = progress
+        self.task = task
+
+    def fit(self, X=None, y=None):
+        """Validate the parameters and wrap the predictor; return ``self``.
+
+        Parameters
+        ----------
+        X, y : ignored
+            Accepted for scikit-learn compatibility.
+        """
+        check_int("num_features", self.num_features, minimum=2)
+        check_int("num_samples", self.num_samples, minimum=2)
+        check_int("batch_size", self.batch_size)
+        check_option("model", self.model, SURROGATES)
+        check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
+        check_option("task", self.task, ("auto", *TASKS))
+        if isinstance(self.segmentation, str):
+            check_option("segmentation", self.segmentation, SEGMENTATIONS)
+        else:
+            labels = np.asarray(self.segmentation)
+            if not np.issubdtype(labels.dtype, np.integer):
+                raise TypeError(
+                    "The 'segmentation' parameter must be 'superpixels', 'grid' or an integer "
+                    f"label image; got an array of dtype {labels.dtype}."
+                )
+        _check_random_state(self.random_state)
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
+        self._predictor = predictor(self.net)
+        return self
+
+    def _feature_maps(self, images: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        """``(N, H, W)`` int32 feature maps labelled 0..F-1 and each image's F."""
+        n, height, width, _ = images.shape
+        segmentation = self.segmentation
+        if isinstance(segmentation, str):
+            if self.num_features > height * width:
+                raise ValueError(
+                    f"num_features={self.num_features} is more than the {height * width} "
+                    f"pixels of the images ({height} x {width})."
+                )
+            if segmentation == "grid":
+                features = np.broadcast_to(grid(height, width, self.num_features),
+                                           (n, height, width))
+                counts = [int(np.prod(grid_shape(height, width, self.num_features)))] * n
+            else:
+                features = np.stack([superpixels(image, self.num_features) for image in images])
+                counts = [int(f.max()) + 1 for f in features]
+        else:
+            labels = np.asarray(segmentation)
+            if labels.shape not in ((height, width), (n, height, width)):
+                raise ValueError(
+                    f"segmentation as a label image must have shape {(height, width)} (or "
+                    f"{(n, height, width)}, one per image); got shape {labels.shape}."
+                )
+            relabelled = [consecutive(f) for f in np.broadcast_to(labels, (n, height, width))]
+            features = np.stack([f for f, _ in relabelled])
+            counts = [count for _, count in relabelled]
+        if min(counts) < 2:
+            raise ValueError(
+                f"segmentation={_describe(segmentation)} produced a single feature for an "
+                "image; LIME needs at least 2. Use segmentation='grid' or a label image."
+            )
+        if isinstance(segmentation, str) and min(counts) < self.num_features / 2:
+            warnings.warn(
+                f"segmentation={segmentation!r} produced {min(counts)} features for an image, "
+                f"far fewer than num_features={self.num_features}; using {min(counts)}.",
+                UserWarning, stacklevel=3,
+            )  # fmt: skip
+        return features, counts
+
+    def explain(self, X, target=None, *, roi=None) -> Explanation:
+        """LIME maps of ``X`` for ``target``.
+
+        Parameters
+        ----------
+        X : array-like
+            One image ``(H, W, C)`` (or ``(H, W)``) or a batch ``(N, H, W, C)``.
+        target : int, str, list or None
+            Class, output or segmentation class; a list gives one map per target; None =
+            the prediction on the unperturbed image (regression: output 0).
+        roi : bool array or "predicted", optional
+            Segmentation only: the output pixels whose class scores are summed; "predicted"
+            = the pixels predicted as the class on the unperturbed image.
+
+        Returns
+        -------
+        Explanation
+            With ``feature_map`` ``(N, H, W)`` and ``feature_importance``, a list of one
+            ``(F, K)`` array per image.
+        """
+        self._check_fitted()
+        images, single_image = check_images(X, input_shape=self._predictor.input_shape)
+        n, height, width, _ = images.shape
+        replacement = np.broadcast_to(mask_values(self.mask_value, images), images.shape)
+        features, counts = self._feature_maps(images)
+        upsampling = self.output_upsampling
+        is_grid = isinstance(self.segmentation, str) and self.segmentation == "grid"
+        if not is_grid and upsampling != "nearest":
+            warnings.warn(
+                f"output_upsampling={upsampling!r} needs segmentation='grid'; "
+                "using 'nearest' (each pixel gets its feature's importance).",
+                UserWarning, stacklevel=2,
+            )  # fmt: skip
+            upsampling = "nearest"
+        generators = image_generators(self.random_state, images)
+        samples = [draw_samples(g, self.num_samples, f) for g, f in zip(generators, counts,
+                                                                         strict=True)]
+        base_outputs = np.concatenate(
+            [self._outputs(images[s]) for s in batches(n, self.batch_size)]
+        )
+        task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
+            base_outputs, target, roi, images.shape[1:]
+        )
+        # Row 0 of every image is the unperturbed image, already scored above.
+        scores = np.empty((n, self.num_samples, resolved.shape[1]), dtype=np.float32)
+        scores[:, 0] = base_scores
+        perturbed = self.num_samples - 1
+        for chunk in batches(n * perturbed, self.batch_size, progress=self.progress,
+                             desc="lime"):
+            image_ids, rows = np.divmod(np.arange(chunk.start, chunk.stop), perturbed)
+            rows += 1
+            batch = _perturb(images, replacement, features, samples, image_ids, rows)
+            scores[image_ids, rows] = self._scores(batch, resolved[image_ids],
+                                                   roi_array[image_ids], score)
+        importance = [
+            fit_surrogate(self.model, samples[i], scores[i], int(generators[i].integers(2**31)))
+            for i in range(n)
+        ]
+        if is_grid and upsampling != "nearest":
+            cells = grid_shape(height, width, self.num_features)
+            maps = np.stack([imp.reshape(*cells, -1) for imp in importance])
+            maps = upsample(maps, (height, width), upsampling)
+        else:
+            maps = np.stack([imp[f] for imp, f in zip(importance, features, strict=True)])
+        return Explanation(
+            maps=maps.astype(np.float32, copy=False),
+            method=self.method_name,
+            targets=resolved,
+            scores=base_scores,
+            task=task,
+            images=images,
+            single_image=single_image,
+            single_target=single_target,
+            target_names=target_names(self.class_names, resolved),
+            feature_map=np.array(features, dtype=np.int32),
+            feature_importance=[imp.astype(np.float32) for imp in importance],
+            params=self._run_params(),
+        )
+
+
+def _describe(segmentation) -> str:
+    return repr(segmentation) if isinstance(segmentation, str) else "<label image>"
+
+
+def image_lime(net, X, target=None, *, num_features: int = 49, num_samples: int = 2048,
+               segmentation="superpixels", model: str = "tree", mask_value="auto",
+               output_upsampling: str = "nearest", batch_size: int = 128, random_state=None,
+               roi=None, class_names=None, return_features: bool = False, progress=None,
+               task: str = "auto"):
+    """Image LIME maps, shaped like MATLAB's ``imageLIME`` outputs.
+
+    Parameters are those of :class:`ImageLIME` and its ``explain``.
+
+    Returns
+    -------
+    score_map : ndarray
+        ``(H, W)``, ``(H, W, K)``, ``(N, H, W)`` or ``(N, H, W, K)``; with a grid and
+        ``output_upsampling="none"`` one value per grid cell instead of per pixel.
+    feature_map : ndarray of int32
+        With ``return_features=True``: the feature of each pixel, ``(H, W)`` or
+        ``(N, H, W)``.
+    feature_importance : ndarray or list of ndarray
+        With ``return_features=True``: ``(F,)`` (one target) or ``(F, K)``; for a batch,
+        a list with one such array per image (F can differ between images).
+    """
+    explanation = ImageLIME(
+        net, num_features=num_features, num_samples=num_samples, segmentation=segmentation,
+        model=model, mask_value=mask_value, output_upsampling=output_upsampling,
+        batch_size=batch_size, random_state=random_state, class_names=class_names,
+        progress=progress, task=task,
+    ).fit(X).explain(X, target, roi=roi)  # fmt: skip
+    if not return_features:
+        return explanation.score_map
+    importance = [imp[:, 0] if explanation.single_target else imp
+                  for imp in explanation.feature_importance]
+    if explanation.single_image:
+        return explanation.score_map, explanation.feature_map[0], importance[0]
+    return explanation.score_map, explanation.feature_map, importance
