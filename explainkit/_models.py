@@ -47,6 +47,35 @@ _SQUASHING = ("softmax", "sigmoid", "log_softmax")
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
+#: TensorFlow shares an array's memory only when its data starts on such a boundary.
+_ALIGNMENT = 64
+
+
+def aligned_empty(shape: tuple, dtype=np.float32) -> np.ndarray:
+    """An uninitialised C-contiguous array whose data starts on a 64-byte boundary.
+
+    Batches built into such a buffer reach a Keras model without a copy (see ``_tensor``).
+    """
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.empty(nbytes + _ALIGNMENT, dtype=np.uint8)
+    offset = -raw.ctypes.data % _ALIGNMENT
+    return raw[offset : offset + nbytes].view(dtype).reshape(shape)
+
+
+def _tensor(x: np.ndarray):
+    """``x`` as a tensor for one synchronous call, sharing its memory when TensorFlow can.
+
+    ``tf.convert_to_tensor`` always copies a numpy array (a fresh allocation per batch);
+    an aligned, C-contiguous float32 array is shared through DLPack instead. The caller
+    must not change ``x`` before the call that uses the tensor has returned.
+    """
+    if (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.size
+            and x.flags.c_contiguous and x.ctypes.data % _ALIGNMENT == 0):
+        return tf.experimental.dlpack.from_dlpack(x.__dlpack__())
+    return tf.convert_to_tensor(x)
+
+
 def _is_graph_model(layer) -> bool:
     """True for models whose graph can be replayed (Sequential and Functional)."""
     # Functional models (and keras.applications) carry the graph runner; subclassed ones do not.
@@ -381,7 +410,7 @@ class KerasModel:
                 return tf.cast(score_fn(model(x, training=False), index, roi)[0], tf.float32)
 
             self._functions[key] = step
-        return np.asarray(self._functions[key](x, index, roi))
+        return np.asarray(self._functions[key](_tensor(x), index, roi))
 
     def gradient_function(self, feature: LayerCall, reduction: Reduction, score_fn, combine_fn):
         """A compiled ``f(x, index, roi) -> (combine_fn(A, grads), scores, resolved_index)``.

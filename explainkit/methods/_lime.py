@@ -11,7 +11,7 @@ import numpy as np
 from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, upsample
-from .._models import predictor
+from .._models import BlackBox, aligned_empty, predictor
 from .._segmentation import SEGMENTATIONS, consecutive, grid, grid_shape, superpixels
 from .._validation import check_images, check_int, check_option
 from ..targets import TASKS, target_names
@@ -102,20 +102,52 @@ def image_generators(random_state, images: np.ndarray) -> list[np.random.Generat
     ]
 
 
-def _perturb(images, replacement, features, samples, image_ids, rows) -> np.ndarray:
-    """The perturbed images of one mini-batch: hidden features take ``replacement``.
+class _Perturber:
+    """Builds the perturbed images of each mini-batch into a buffer reused between batches.
 
-    ``image_ids`` (sorted) and ``rows`` name the image and the sample of each batch entry;
-    each image's run is built at once by one gather of its samples through its feature map.
+    Each pixel's C channel values are handled as one opaque item (a numpy void of 4 C
+    bytes), so that one gather of the samples through the feature map gives a ``(B, H W)``
+    keep mask and one masked copy fills the batch, with no channel axis to broadcast over
+    (several times slower for C = 3). The buffer is reused between batches (no fresh pages
+    each time) and aligned, so that a Keras model reads it without a copy.
     """
-    batch = np.empty((len(image_ids), *images.shape[1:]), dtype=np.float32)
-    starts = np.flatnonzero(np.r_[True, np.diff(image_ids) != 0])
-    for start, stop in zip(starts, np.r_[starts[1:], len(image_ids)], strict=True):
-        i = image_ids[start]
-        keep = samples[i][rows[start:stop]][:, features[i]]  # (b, H, W)
-        np.copyto(batch[start:stop], replacement[i])
-        np.copyto(batch[start:stop], images[i], where=keep[..., None])
-    return batch
+
+    def __init__(self, images, replacement, features, samples, batch_size: int):
+        n, height, width, channels = images.shape
+        self.shape = (height, width, channels)
+        self._pixel = np.dtype((np.void, 4 * channels))
+        self.images, self.replacement = images, replacement
+        self.features, self.samples = features, samples
+        size = min(batch_size, n * (samples[0].shape[0] - 1))
+        self._batch = aligned_empty((size, height * width * channels))
+        self._image = None
+
+    def _pixels(self, image: np.ndarray) -> np.ndarray:
+        """``(H W,)`` pixels of a float32 ``(H, W, C)`` image as opaque items."""
+        return np.ascontiguousarray(image, dtype=np.float32).view(self._pixel).reshape(-1)
+
+    def _use(self, i: int) -> None:
+        if self._image != i:
+            self._values = self._pixels(self.images[i])
+            self._hidden = self._pixels(self.replacement[i])
+            self._feature_of_pixel = self.features[i].reshape(-1)
+            self._image = i
+
+    def __call__(self, image_ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """``(B, H, W, C)``: sample ``rows[b]`` of image ``image_ids[b]`` (ids sorted).
+
+        The result is a view of the reused buffer, valid until the next call.
+        """
+        count = len(image_ids)
+        batch = self._batch[:count]
+        pixels = batch.view(self._pixel)  # (B, H W)
+        starts = np.flatnonzero(np.r_[True, np.diff(image_ids) != 0])
+        for start, stop in zip(starts, np.r_[starts[1:], count], strict=True):
+            self._use(int(image_ids[start]))
+            keep = self.samples[self._image][rows[start:stop]][:, self._feature_of_pixel]
+            np.copyto(pixels[start:stop], self._hidden)
+            np.copyto(pixels[start:stop], self._values, where=keep)
+        return batch.reshape(count, *self.shape)
 
 
 class ImageLIME(BlackBoxExplainer):
@@ -311,11 +343,15 @@ class ImageLIME(BlackBoxExplainer):
         scores = np.empty((n, self.num_samples, resolved.shape[1]), dtype=np.float32)
         scores[:, 0] = base_scores
         perturbed = self.num_samples - 1
+        perturb = _Perturber(images, replacement, features, samples, self.batch_size)
+        copy = isinstance(self._predictor, BlackBox)  # a callable may keep what it gets
         for chunk in batches(n * perturbed, self.batch_size, progress=self.progress,
                              desc="lime"):
             image_ids, rows = np.divmod(np.arange(chunk.start, chunk.stop), perturbed)
             rows += 1
-            batch = _perturb(images, replacement, features, samples, image_ids, rows)
+            batch = perturb(image_ids, rows)
+            if copy:
+                batch = batch.copy()
             scores[image_ids, rows] = self._scores(batch, resolved[image_ids],
                                                    roi_array[image_ids], score)
         importance = [
