@@ -377,7 +377,7 @@ class KerasModel:
             self._functions["outputs"] = tf.function(
                 lambda x: model(x, training=False), reduce_retracing=True
             )
-        outputs = self._functions["outputs"](x)
+        outputs = self._functions["outputs"](_tensor(x))
         if isinstance(outputs, (list, tuple, dict)):
             raise ValueError(
                 "net has several outputs; black-box methods explain models with one output."
@@ -397,7 +397,7 @@ class KerasModel:
                 return tf.reduce_sum(out, axis=tuple(range(1, out.shape.rank)))[:, None]
 
             self._functions[key] = step
-        return np.asarray(self._functions[key](x))
+        return np.asarray(self._functions[key](_tensor(x)))
 
     def scores(self, x: np.ndarray, index: np.ndarray, roi: np.ndarray, score_fn) -> np.ndarray:
         """``(N, K)`` scores of a batch: forward pass and ``score_fn`` in one compiled call."""

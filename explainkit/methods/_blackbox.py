@@ -10,9 +10,12 @@ from __future__ import annotations
 import numpy as np
 from keras import ops
 
-from .._models import BlackBox
+from .._image import UPSAMPLING
+from .._models import BlackBox, predictor
+from .._validation import check_int, check_option
 from ..base import Explainer
 from ..targets import (
+    TASKS,
     infer_task,
     num_outputs,
     predicted_roi,
@@ -74,6 +77,15 @@ class BlackBoxExplainer(Explainer):
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_predictor")
+
+    def _check_common(self) -> None:
+        """Check the parameters every black-box method has; wrap the predictor."""
+        check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
+        check_option("task", self.task, ("auto", *TASKS))
+        check_int("batch_size", self.batch_size)
+        if self.progress is not None and not isinstance(self.progress, bool):
+            raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
+        self._predictor = predictor(self.net)
 
     def _outputs(self, x: np.ndarray) -> np.ndarray:
         """The predictor's raw output for a batch."""

@@ -10,11 +10,11 @@ import numpy as np
 
 from .._batching import batches
 from .._explanation import Explanation
-from .._image import UPSAMPLING, upsample
-from .._models import BlackBox, aligned_empty, predictor
+from .._image import upsample
+from .._models import BlackBox, aligned_empty
 from .._segmentation import SEGMENTATIONS, consecutive, grid, grid_shape, superpixels
 from .._validation import check_images, check_int, check_option
-from ..targets import TASKS, target_names
+from ..targets import target_names
 from ._blackbox import BlackBoxExplainer, mask_values
 
 SURROGATES = ("tree", "linear")
@@ -237,10 +237,7 @@ class ImageLIME(BlackBoxExplainer):
         """
         check_int("num_features", self.num_features, minimum=2)
         check_int("num_samples", self.num_samples, minimum=2)
-        check_int("batch_size", self.batch_size)
         check_option("model", self.model, SURROGATES)
-        check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
-        check_option("task", self.task, ("auto", *TASKS))
         if isinstance(self.segmentation, str):
             check_option("segmentation", self.segmentation, SEGMENTATIONS)
         else:
@@ -251,9 +248,7 @@ class ImageLIME(BlackBoxExplainer):
                     f"label image; got an array of dtype {labels.dtype}."
                 )
         _check_random_state(self.random_state)
-        if self.progress is not None and not isinstance(self.progress, bool):
-            raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
-        self._predictor = predictor(self.net)
+        self._check_common()
         return self
 
     def _feature_maps(self, images: np.ndarray) -> tuple[np.ndarray, list[int]]:

@@ -8,10 +8,10 @@ import numpy as np
 
 from .._batching import batches
 from .._explanation import Explanation
-from .._image import UPSAMPLING, apply_separable, interpolation_matrix
-from .._models import BlackBox, keras_adapter, predictor
-from .._validation import check_images, check_int, check_option, example_shape
-from ..targets import TASKS, target_names
+from .._image import apply_separable, interpolation_matrix
+from .._models import BlackBox, aligned_empty, keras_adapter
+from .._validation import check_images, example_shape
+from ..targets import target_names
 from ._blackbox import BlackBoxExplainer, check_finite, mask_values
 
 
@@ -56,14 +56,15 @@ def _window_pixels(windows, size: int) -> np.ndarray:
     return np.minimum(starts[:, None] + np.arange(width), np.maximum(stops - 1, 0)[:, None])
 
 
-def _occlude(images, replacement, image_ids, rows, cols):
+def _occlude(images, replacement, image_ids, rows, cols, out):
     """Copies of ``images[image_ids]`` with one window each taken from ``replacement``.
 
     ``rows`` ``(B, m_h)`` and ``cols`` ``(B, m_w)`` list each window's pixel indices, clipped
     to the image (a cut window repeats its border index, which writes the same pixel twice).
-    One gather and one vectorised scatter of the windows; no per-mask copy.
+    One gather into ``out[:B]`` (a buffer reused between batches) and one vectorised scatter
+    of the windows; no per-mask copy.
     """
-    batch = images[image_ids]
+    batch = np.take(images, image_ids, axis=0, out=out[: len(image_ids)])
     ids, r, c = np.arange(len(image_ids))[:, None, None], rows[:, :, None], cols[:, None, :]
     batch[ids, r, c] = replacement[image_ids[:, None, None], r, c]
     return batch
@@ -156,17 +157,12 @@ class OcclusionSensitivity(BlackBoxExplainer):
             input size is not fixed.
         y : ignored
         """
-        check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
-        check_option("task", self.task, ("auto", *TASKS))
-        check_int("batch_size", self.batch_size)
         if not isinstance(self.mask_clipping, bool | np.bool_):
             raise TypeError(f"mask_clipping must be True or False; got {self.mask_clipping!r}.")
-        if self.progress is not None and not isinstance(self.progress, bool):
-            raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
         for name in ("mask_size", "stride"):
             value = getattr(self, name)
             _pair(name, value, 0.5, (2, 2))  # the type and range checks, before any image
-        self._predictor = predictor(self.net)
+        self._check_common()
         self.layer_ = self._layer_call = None
         if (self.layer is None) != (self.channel is None):
             raise ValueError(
@@ -253,11 +249,18 @@ class OcclusionSensitivity(BlackBoxExplainer):
         row_pixels = _window_pixels(rows, height)
         col_pixels = _window_pixels(cols, width)
         drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
+        # Reused, and aligned so that a Keras model reads it without a copy; a callable gets
+        # a copy of each batch, since it may keep what it is given.
+        buffer = aligned_empty((min(self.batch_size, n * positions), *images.shape[1:]))
+        copy = isinstance(self._predictor, BlackBox)
         for chunk in batches(n * positions, self.batch_size, progress=self.progress,
                              desc="occlusion"):
             image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
             r, c = np.divmod(position, n_cols)
-            batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c])
+            batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c],
+                             buffer)
+            if copy:
+                batch = batch.copy()
             if self.layer_ is not None:
                 scores = check_finite(self._outputs(batch))
             else:
