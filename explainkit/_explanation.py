@@ -64,8 +64,8 @@ class Explanation:
         return maps[0] if self.single_image else maps
 
     def plot(self, ax=None, *, index: int = 0, target: int = 0, alpha: float = 0.5,
-             cmap: str = "jet"):
-        """Overlay one map on its image and return the matplotlib Axes.
+             cmap: str | None = None, colorbar: bool = True):
+        """Overlay one map on its image; return the :class:`~explainkit.plotting.OverlayDisplay`.
 
         Parameters
         ----------
@@ -77,17 +77,12 @@ class Explanation:
             Which of the K targets.
         alpha : float
             Opacity of the map.
-        cmap : str
-            Colormap of the map.
+        cmap : str, optional
+            Colormap; default jet, or a diverging one centred on zero for signed maps.
+        colorbar : bool
+            Draw a colour bar.
         """
-        from .plotting import plot_overlay
+        from .plotting import OverlayDisplay
 
-        title = self.method
-        if self.target_names is not None:
-            title = f"{self.method}: {self.target_names[index, target]}"
-        elif self.targets is not None:
-            title = f"{self.method}: {int(self.targets[index, target])}"
-        return plot_overlay(
-            self.images[index], self.maps[index, ..., target], ax=ax, alpha=alpha, cmap=cmap,
-            title=title,
-        )
+        return OverlayDisplay.from_explanation(self, index=index, target=target, ax=ax,
+                                               alpha=alpha, cmap=cmap, colorbar=colorbar)

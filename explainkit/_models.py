@@ -384,6 +384,13 @@ class KerasModel:
             )
         return np.asarray(outputs)
 
+    def activations(self, x: np.ndarray, layer) -> tuple[str, np.ndarray]:
+        """The reported name and the output of ``layer`` (name, path or object) for ``x``."""
+        graph = self.graph(x.shape[1:])
+        call = graph.find(layer, "layer")
+        captured = _forward(self.model, tf.convert_to_tensor(x), (call.path,))
+        return graph.name(call), np.asarray(captured[call.path])
+
     def channel_scores(self, x: np.ndarray, layer: LayerCall, channel: int) -> np.ndarray:
         """``(N, 1)``: the activation of ``layer``'s ``channel`` summed over space."""
         key = ("channel", layer.path, channel)

@@ -43,12 +43,13 @@ def test_return_layers_and_explanation_fields(cam_net, images):
 
 
 def test_plot_draws_overlay(cam_net, images):
-    """Check Explanation.plot draws the overlay of the chosen image and target."""
+    """Check Explanation.plot draws the chosen image and target with MATLAB's title."""
     import matplotlib.pyplot as plt
 
     explanation = explainkit.explain(cam_net, images, [0, 1], class_names=list("abcd"))
-    ax = explanation.plot(index=2, target=1)
-    assert ax.get_title() == "gradcam: b"
-    shown = ax.get_images()[0].get_array()
-    assert shown.shape == (16, 16, 3)
+    display = explanation.plot(index=2, target=1)
+    assert display.ax_.get_title() == f"b ({explanation.scores[2, 1]:.3g})"
+    shown, overlay = display.ax_.get_images()
+    assert shown.get_array().shape == (16, 16, 3)
+    np.testing.assert_allclose(overlay.get_array(), explanation.maps[2, ..., 1])
     plt.close("all")

@@ -1,5 +1,26 @@
-"""Shared figures; matplotlib is imported only when drawing."""
+"""Figures of explanations, in scikit-learn's Display style; matplotlib is imported lazily.
 
-from ._overlay import overlay_rgb, plot_overlay
+Each ``*Display`` has a ``from_...`` class method that draws and returns the display,
+whose matplotlib objects stay on ``ax_`` / ``axes_`` and ``figure_``; the functions are
+shortcuts. The numeric helpers (``overlay_rgb``) need matplotlib only for colormaps.
+"""
 
-__all__ = ["overlay_rgb", "plot_overlay"]
+from ._activations import ActivationsDisplay, activations
+from ._comparison import ComparisonDisplay, plot_comparison
+from ._lime import LimeDisplay, plot_lime
+from ._overlay import OverlayDisplay, overlay_rgb, plot_overlay
+from ._segmentation import SegmentationDisplay, plot_segmentation
+
+__all__ = [
+    "ActivationsDisplay",
+    "ComparisonDisplay",
+    "LimeDisplay",
+    "OverlayDisplay",
+    "SegmentationDisplay",
+    "activations",
+    "overlay_rgb",
+    "plot_comparison",
+    "plot_lime",
+    "plot_overlay",
+    "plot_segmentation",
+]
