@@ -1,6 +1,6 @@
 """Set up the environment and run the project's jobs; needs only Python >= 3.10.
 
-    python dev.py demo    explain a small CNN's prediction with Grad-CAM, write a PNG
+    python dev.py demo    explain the embedded demo models with every method, write a gallery
     python dev.py test    install the test dependencies and run the test suite
     python dev.py bench   run the benchmarks against the peers (separate environment)
 
@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}
     if job == "demo":
         python = ensure_env(ROOT / ".venv", "dev")
-        cmd = [python, ROOT / "examples" / "gradcam_demo.py", *argv[1:]]
+        cmd = [python, "-m", "explainkit", "demo", *argv[1:]]
     elif job == "test":
         python = ensure_env(ROOT / ".venv", "dev")
         cmd = [python, "-m", "pytest", *(argv[1:] or ["-q"])]

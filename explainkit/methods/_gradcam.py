@@ -56,10 +56,15 @@ def gradcam(net, X, target=None, *, feature_layer="auto", reduction_layer="auto"
         per target; None = the prediction (regression: output 0).
     return_layers : bool, default=False
         Also return the names of the feature and reduction layers used.
-    **others
-        ``feature_layer``, ``reduction_layer``, ``reduction_fn``, ``roi``,
-        ``output_upsampling``, ``relu``, ``class_names``, ``batch_size``, ``task``: see
-        :class:`GradCAM` and :meth:`GradCAM.explain`.
+
+    Other Parameters
+    ----------------
+    feature_layer, reduction_layer, reduction_fn, output_upsampling, relu
+        See :class:`GradCAM`.
+    class_names, batch_size, task
+        See :class:`GradCAM`.
+    roi : bool array or "predicted", optional
+        See :meth:`GradCAM.explain`.
 
     Returns
     -------

@@ -93,7 +93,8 @@ def explanation_title(explanation, index: int, target: int) -> str:
     if explanation.target_names is not None:
         name = str(explanation.target_names[index, target])
     elif explanation.targets is not None:
-        name = str(int(explanation.targets[index, target]))
+        number = int(explanation.targets[index, target])
+        name = f"output {number}" if explanation.task == "regression" else str(number)
     else:
         name = "score"
     return f"{name} ({float(explanation.scores[index, target]):.3g})"
