@@ -64,8 +64,9 @@ class SegmentationDisplay:
         axes[0].set_axis_off()
         axes[0].set_title("predicted labels")
         axes[0].legend(handles=[Patch(color=palette(c % palette.N), label=self._name(c))
-                                for c in present], loc="lower left", fontsize="small",
-                       framealpha=0.8)
+                                for c in present], loc="upper center",
+                       bbox_to_anchor=(0.5, 0.0), ncol=min(len(present), 3),
+                       fontsize="small", frameon=False)
         self.labels_image_ = axes[0].get_images()[0]
         self.displays_ = [
             OverlayDisplay(self.image, maps[..., k], title=self._name(c)).plot(axes[k + 1],
