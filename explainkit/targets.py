@@ -77,6 +77,8 @@ def resolve_targets(
     """
     names = _check_class_names(class_names, count)
     single = target is None or isinstance(target, str) or np.ndim(target) == 0
+    if isinstance(target, np.ndarray) and target.ndim == 0:
+        target = target.item()  # a 0-d array, e.g. np.array(3), is its one value
     items = [target] if single else list(np.asarray(target, dtype=object).ravel())
     if not items:
         raise ValueError("target must not be empty; got an empty list.")

@@ -53,3 +53,12 @@ def test_plot_draws_overlay(cam_net, images):
     assert shown.get_array().shape == (16, 16, 3)
     np.testing.assert_allclose(overlay.get_array(), explanation.maps[2, ..., 1])
     plt.close("all")
+
+
+def test_numpy_integer_targets(cam_net, images):
+    """Check numpy scalars, 0-d arrays and integer arrays work as targets like ints and lists."""
+    expected = explainkit.gradcam(cam_net, images, 2)
+    for target in (np.int64(2), np.array(2)):
+        np.testing.assert_array_equal(explainkit.gradcam(cam_net, images, target), expected)
+    np.testing.assert_array_equal(explainkit.gradcam(cam_net, images, np.array([2, 0])),
+                                  explainkit.gradcam(cam_net, images, [2, 0]))
