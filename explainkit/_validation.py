@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import difflib
 import numbers
+import os
+import sys
+import warnings
 from collections.abc import Iterable
 
 import numpy as np
@@ -115,3 +118,14 @@ def example_shape(X, *, input_shape: tuple | None, name: str = "X") -> tuple:
     """
     example = np.asarray(X)[:1] if np.ndim(X) == 4 else X
     return check_images(example, input_shape=input_shape, name=name)[0].shape[1:]
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def warn(message: str) -> None:
+    """A UserWarning pointing at the first caller outside explainkit (the user's line)."""
+    frame, level = sys._getframe(1), 2  # stacklevel 1 would be this function
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, UserWarning, stacklevel=level)

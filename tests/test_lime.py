@@ -384,3 +384,12 @@ def test_aligned_buffers_reach_tensorflow_without_a_copy():
     copied = _models._tensor(misaligned)
     misaligned[0, 0, 0, 0] = 5.0
     assert float(copied[0, 0, 0, 0]) == 1.0
+
+
+def test_warnings_point_at_the_callers_line():
+    """Check LIME's warnings name the caller's file, not explainkit's."""
+    noise = np.random.default_rng(0).uniform(size=(96, 96, 3))
+    with pytest.warns(UserWarning, match="far fewer") as record:
+        image_lime(_region_net(np.ones((96, 96), bool)), noise, num_samples=20,
+                   random_state=0)
+    assert record[0].filename == __file__

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numbers
-import warnings
 import zlib
 
 import numpy as np
@@ -13,7 +12,7 @@ from .._explanation import Explanation
 from .._image import upsample
 from .._models import BlackBox, aligned_empty
 from .._segmentation import SEGMENTATIONS, consecutive, grid, grid_shape, superpixels
-from .._validation import check_images, check_int, check_option
+from .._validation import check_images, check_int, check_option, warn
 from ..targets import target_names
 from ._blackbox import BlackBoxExplainer, mask_values
 
@@ -284,11 +283,10 @@ class ImageLIME(BlackBoxExplainer):
                 "image; LIME needs at least 2. Use segmentation='grid' or a label image."
             )
         if isinstance(segmentation, str) and min(counts) < self.num_features / 2:
-            warnings.warn(
+            warn(
                 f"segmentation={segmentation!r} produced {min(counts)} features for an image, "
-                f"far fewer than num_features={self.num_features}; using {min(counts)}.",
-                UserWarning, stacklevel=3,
-            )  # fmt: skip
+                f"far fewer than num_features={self.num_features}; using {min(counts)}."
+            )
         return features, counts
 
     def explain(self, X, target=None, *, roi=None) -> Explanation:
@@ -319,11 +317,10 @@ class ImageLIME(BlackBoxExplainer):
         upsampling = self.output_upsampling
         is_grid = isinstance(self.segmentation, str) and self.segmentation == "grid"
         if not is_grid and upsampling != "nearest":
-            warnings.warn(
+            warn(
                 f"output_upsampling={upsampling!r} needs segmentation='grid'; "
-                "using 'nearest' (each pixel gets its feature's importance).",
-                UserWarning, stacklevel=2,
-            )  # fmt: skip
+                "using 'nearest' (each pixel gets its feature's importance)."
+            )
             upsampling = "nearest"
         generators = image_generators(self.random_state, images)
         samples = [draw_samples(g, self.num_samples, f) for g, f in zip(generators, counts,

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 
 from .._image import normalize, upsample
+from .._validation import warn
 
 
 def display_image(image) -> np.ndarray:
@@ -77,13 +76,11 @@ def color_limits(maps, *, signed: bool | None = None) -> tuple[float, float, boo
     if signed:
         bound = max(abs(low), abs(high))
         if bound == 0:
-            warnings.warn("The map is all zero: the overlay is blank.", UserWarning,
-                          stacklevel=3)
+            warn("The map is all zero: the overlay is blank.")
             bound = 1.0
         return -bound, bound, True
     if high <= low:
-        warnings.warn(f"The map is constant ({low:g}): the overlay is blank.", UserWarning,
-                      stacklevel=3)
+        warn(f"The map is constant ({low:g}): the overlay is blank.")
         return low - 0.5, low + 0.5, False
     return low, high, False
 
