@@ -60,6 +60,13 @@ def segmenter() -> keras.Model:
     ], name="shapes_segmenter")  # fmt: skip
 
 
+def _without_optimizer(model: keras.Model) -> keras.Model:
+    """An uncompiled copy with the same weights: the saved file carries no optimizer state."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--output", type=Path, default=ROOT / "explainkit" / "_data")
@@ -83,7 +90,7 @@ def main() -> None:
         model.fit(X[train], target[train], epochs=args.epochs, batch_size=32, verbose=0)
         score = model.evaluate(X[test], target[test], verbose=0)[1]
         path = args.output / f"{name}.keras"
-        model.save(path)
+        _without_optimizer(model).save(path)
         print(f"{name}: test {metric} {score:.3f}, saved {path} ({path.stat().st_size} bytes)")
 
 
