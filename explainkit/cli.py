@@ -80,24 +80,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def load_images(paths, size: tuple | None, preprocess: str):
-    """Read image files as RGB, resize to the model's input size, preprocess."""
+    """Read image files as 0-255 RGB, resize to the model's input size, preprocess.
+
+    Grayscale files are repeated to three channels and RGBA files composited on white;
+    float files in [0, 1] are scaled to 0-255 first.
+    """
     import numpy as np
     from skimage import io, transform
     from skimage.color import gray2rgb, rgba2rgb
 
     images = []
     for path in paths:
-        image = io.imread(path)
+        raw = io.imread(path)
+        image = raw.astype(np.float32)
+        if np.issubdtype(raw.dtype, np.floating) and image.max() <= 1.0:
+            image = image * 255.0
         if image.ndim == 2:
             image = gray2rgb(image)
         elif image.shape[-1] == 4:
-            image = (rgba2rgb(image) * 255).astype(np.uint8)
-        image = image.astype(np.float32)
-        if image.max() <= 1.0 and np.issubdtype(io.imread(path).dtype, np.floating):
-            image = image * 255.0
+            image = rgba2rgb(image / 255.0) * 255.0
         if size is not None and image.shape[:2] != size:
             image = transform.resize(image, size, preserve_range=True, anti_aliasing=True)
-        images.append(image.astype(np.float32))
+        images.append(np.asarray(image, dtype=np.float32))
     sizes = {image.shape for image in images}
     if len(sizes) > 1:
         raise SystemExit(f"explainkit: the images have different sizes {sorted(sizes)}; the "

@@ -84,3 +84,27 @@ def test_unsafe_model_needs_the_flag(tmp_path):
                    "--method", "occlusion", "--output", tmp_path / "out")
     assert allowed.returncode == 0, allowed.stderr[-3000:]
     assert (tmp_path / "out" / "img_occlusion.png").exists()
+
+
+def test_load_images_gray_rgba_resize_and_preprocess(tmp_path):
+    """Check image files become RGB 0-255, resized, then each preprocessing as Keras does."""
+    from explainkit.cli import load_images
+
+    rng = np.random.default_rng(1)
+    gray = rng.integers(0, 256, size=(20, 24), dtype=np.uint8)
+    rgba = np.concatenate([rng.integers(0, 256, size=(16, 16, 3), dtype=np.uint8),
+                           np.full((16, 16, 1), 255, np.uint8)], axis=-1)
+    io.imsave(tmp_path / "gray.png", gray, check_contrast=False)
+    io.imsave(tmp_path / "rgba.png", rgba, check_contrast=False)
+    raw = load_images([tmp_path / "rgba.png"], None, "raw")
+    np.testing.assert_allclose(raw[0], rgba[..., :3].astype(np.float32), atol=1e-3)
+    resized = load_images([tmp_path / "gray.png"], (16, 16), "none")
+    assert resized.shape == (1, 16, 16, 3) and 0 <= resized.min() and resized.max() <= 1
+    np.testing.assert_array_equal(resized[..., 0], resized[..., 2])
+    vgg = load_images([tmp_path / "rgba.png"], None, "vgg16")
+    expected = keras.applications.vgg16.preprocess_input(rgba[None, ..., :3].astype("float32"))
+    np.testing.assert_allclose(vgg, expected, atol=1e-3)
+    tf_style = load_images([tmp_path / "rgba.png"], None, "mobilenet_v2")
+    np.testing.assert_allclose(tf_style, rgba[None, ..., :3] / 127.5 - 1, atol=1e-3)
+    with pytest.raises(SystemExit, match="different sizes"):
+        load_images([tmp_path / "gray.png", tmp_path / "rgba.png"], None, "none")
