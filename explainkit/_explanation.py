@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -34,8 +33,10 @@ class Explanation:
         Names of ``targets`` (from ``class_names``), when known.
     feature_layer, reduction_layer : str or None
         The layers used (gradient methods).
-    feature_map, feature_importance : ndarray or None
-        Feature labels and importances (LIME).
+    feature_map : ndarray of int32, shape (N, H, W), or None
+        LIME: the feature (0..F-1) of every pixel.
+    feature_importance : list of ndarray, or None
+        LIME: one ``(F, K)`` array per image (F can differ between images).
     params : dict
         The parameters the explainer ran with.
     """
@@ -52,7 +53,7 @@ class Explanation:
     feature_layer: str | None = None
     reduction_layer: str | None = None
     feature_map: np.ndarray | None = None
-    feature_importance: Any = None
+    feature_importance: list | None = None
     params: dict = field(default_factory=dict)
 
     @property
