@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from ._explanation import Explanation
+from .targets import target_names
 
 
 class Explainer(BaseEstimator):
@@ -43,6 +45,20 @@ class Explainer(BaseEstimator):
     def _run_params(self) -> dict:
         """The parameters to record in an Explanation (all but the network)."""
         return {k: v for k, v in self.get_params(deep=False).items() if k != "net"}
+
+    def _explanation(self, maps, *, targets, params=None, **fields) -> Explanation:
+        """The Explanation of a run, with what every method fills in alike.
+
+        float32 maps, this method's name, the run's parameters (unless given) and the
+        target names from ``class_names``; ``fields`` are the rest.
+        """
+        names = None if targets is None else target_names(
+            getattr(self, "class_names", None), targets)
+        return Explanation(
+            maps=np.asarray(maps).astype(np.float32, copy=False), method=self.method_name,
+            targets=targets, target_names=names,
+            params=self._run_params() if params is None else params, **fields,
+        )  # fmt: skip
 
     def _check_fitted(self) -> None:
         check_is_fitted(

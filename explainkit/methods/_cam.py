@@ -22,7 +22,6 @@ from ..targets import (
     resolve_roi,
     resolve_targets,
     score_function,
-    target_names,
 )
 
 
@@ -179,18 +178,9 @@ class BaseCAM(Explainer):
         maps = upsample(maps, images.shape[1:3], self.output_upsampling)
         if self.relu:
             maps = np.maximum(maps, 0)  # bicubic overshoot dips below zero
-        targets = None if self.reduction_fn is not None else resolved
-        return Explanation(
-            maps=maps.astype(np.float32, copy=False),
-            method=self.method_name,
-            targets=targets,
-            scores=scores,
-            task=self.task_,
-            images=images,
-            single_image=single_image,
-            single_target=single_target,
-            target_names=None if targets is None else target_names(self.class_names, targets),
-            feature_layer=self.feature_layer_,
+        return self._explanation(
+            maps, targets=None if self.reduction_fn is not None else resolved, scores=scores,
+            task=self.task_, images=images, single_image=single_image,
+            single_target=single_target, feature_layer=self.feature_layer_,
             reduction_layer=self.reduction_layer_,
-            params=self._run_params(),
-        )
+        )  # fmt: skip

@@ -13,7 +13,6 @@ from .._image import upsample
 from .._models import BlackBox, aligned_empty
 from .._segmentation import SEGMENTATIONS, consecutive, grid, grid_shape, superpixels
 from .._validation import check_images, check_int, check_option, warn
-from ..targets import target_names
 from ._blackbox import BlackBoxExplainer, mask_values
 
 SURROGATES = ("tree", "linear")
@@ -356,20 +355,12 @@ class ImageLIME(BlackBoxExplainer):
             maps = upsample(maps, (height, width), upsampling)
         else:
             maps = np.stack([imp[f] for imp, f in zip(importance, features, strict=True)])
-        return Explanation(
-            maps=maps.astype(np.float32, copy=False),
-            method=self.method_name,
-            targets=resolved,
-            scores=base_scores,
-            task=task,
-            images=images,
-            single_image=single_image,
-            single_target=single_target,
-            target_names=target_names(self.class_names, resolved),
+        return self._explanation(
+            maps, targets=resolved, scores=base_scores, task=task, images=images,
+            single_image=single_image, single_target=single_target,
             feature_map=np.array(features, dtype=np.int32),
             feature_importance=[imp.astype(np.float32) for imp in importance],
-            params=self._run_params(),
-        )
+        )  # fmt: skip
 
 
 def _describe(segmentation) -> str:

@@ -11,7 +11,6 @@ from .._explanation import Explanation
 from .._image import apply_separable, interpolation_matrix
 from .._models import BlackBox, aligned_empty, keras_adapter
 from .._validation import check_images, example_shape
-from ..targets import target_names
 from ._blackbox import BlackBoxExplainer, check_finite, mask_values
 
 
@@ -276,21 +275,12 @@ class OcclusionSensitivity(BlackBoxExplainer):
                 interpolation_matrix((pixel_cols - cols[2][0]) / stride[1], n_cols,
                                      self.output_upsampling),
             )  # fmt: skip
-        params = {**self._run_params(), "mask_size": mask, "stride": stride}
-        targets = None if self.layer_ is not None else resolved
-        return Explanation(
-            maps=maps.astype(np.float32, copy=False),
-            method=self.method_name,
-            targets=targets,
-            scores=base_scores,
-            task=task,
-            images=images,
-            single_image=single_image,
-            single_target=single_target,
-            target_names=None if targets is None else target_names(self.class_names, targets),
+        return self._explanation(
+            maps, targets=None if self.layer_ is not None else resolved, scores=base_scores,
+            task=task, images=images, single_image=single_image, single_target=single_target,
             feature_layer=self.layer_,
-            params=params,
-        )
+            params={**self._run_params(), "mask_size": mask, "stride": stride},
+        )  # fmt: skip
 
 
 def occlusion_sensitivity(net, X, target=None, *, mask_size="auto", stride="auto",
