@@ -532,8 +532,12 @@ class BlackBox:
         self.task = task
 
     def outputs(self, x: np.ndarray) -> np.ndarray:
-        """The predictor's output for a batch, checked: ``(N, ...)``, finite numbers."""
-        outputs = np.asarray(self.predict(x))
+        """The predictor's output for a batch, checked: ``(N, ...)``, finite numbers.
+
+        The predictor gets its own copy of ``x``: methods reuse their batch buffers, and a
+        callable may keep what it is given.
+        """
+        outputs = np.asarray(self.predict(np.array(x)))
         if outputs.ndim == 0 or outputs.shape[0] != len(x):
             raise ValueError(
                 f"{self.name} must return one row per image, shape ({len(x)}, ...); it "

@@ -393,3 +393,22 @@ def test_warnings_point_at_the_callers_line():
         image_lime(_region_net(np.ones((96, 96), bool)), noise, num_samples=20,
                    random_state=0)
     assert record[0].filename == __file__
+
+
+def test_a_callable_may_keep_the_batches_it_gets():
+    """Check the batches a callable receives stay intact after later batches (own copies)."""
+    kept = []
+    f = _softmax_net(size=16)
+
+    def keeping(X):
+        kept.append(X)  # no copy: a reused buffer would be overwritten later
+        return f(X)
+
+    X = make_shapes(1, 16, random_state=0)[0][0]
+    explainer = ImageLIME(keeping, num_samples=65, batch_size=16, random_state=0,
+                          segmentation="grid", num_features=4, mask_value=0).fit()
+    explainer.explain(X)
+    samples = _lime.draw_samples(_lime.image_generators(0, X[None])[0], 65, 4)
+    features = explainer._feature_maps(X[None].astype(np.float32))[0][0]
+    expected = np.where(samples[1:17, features][..., None], X, 0)  # the first perturbed batch
+    np.testing.assert_array_equal(kept[1], expected)

@@ -10,7 +10,7 @@ import numpy as np
 from .._batching import batches
 from .._explanation import Explanation
 from .._image import upsample
-from .._models import BlackBox, aligned_empty
+from .._models import aligned_empty
 from .._segmentation import SEGMENTATIONS, consecutive, grid, grid_shape, superpixels
 from .._validation import check_images, check_int, check_option, warn
 from ._blackbox import BlackBoxExplainer, mask_values
@@ -335,14 +335,11 @@ class ImageLIME(BlackBoxExplainer):
         scores[:, 0] = base_scores
         perturbed = self.num_samples - 1
         perturb = _Perturber(images, replacement, features, samples, self.batch_size)
-        copy = isinstance(self._predictor, BlackBox)  # a callable may keep what it gets
         for chunk in batches(n * perturbed, self.batch_size, progress=self.progress,
                              desc="lime"):
             image_ids, rows = np.divmod(np.arange(chunk.start, chunk.stop), perturbed)
             rows += 1
             batch = perturb(image_ids, rows)
-            if copy:
-                batch = batch.copy()
             scores[image_ids, rows] = self._scores(batch, resolved[image_ids],
                                                    roi_array[image_ids], score)
         importance = [

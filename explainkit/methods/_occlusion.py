@@ -248,18 +248,14 @@ class OcclusionSensitivity(BlackBoxExplainer):
         row_pixels = _window_pixels(rows, height)
         col_pixels = _window_pixels(cols, width)
         drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
-        # Reused, and aligned so that a Keras model reads it without a copy; a callable gets
-        # a copy of each batch, since it may keep what it is given.
+        # Reused, and aligned so that a Keras model reads it without a copy.
         buffer = aligned_empty((min(self.batch_size, n * positions), *images.shape[1:]))
-        copy = isinstance(self._predictor, BlackBox)
         for chunk in batches(n * positions, self.batch_size, progress=self.progress,
                              desc="occlusion"):
             image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
             r, c = np.divmod(position, n_cols)
             batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c],
                              buffer)
-            if copy:
-                batch = batch.copy()
             if self.layer_ is not None:
                 scores = check_finite(self._outputs(batch))
             else:
