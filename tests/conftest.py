@@ -1,6 +1,9 @@
 """Tiny models built in the tests themselves; nothing is downloaded."""
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -36,3 +39,33 @@ def cam_net():
 @pytest.fixture
 def images():
     return np.random.default_rng(0).uniform(0, 1, size=(5, 16, 16, 3)).astype("float32")
+
+
+def pixel_classifier(size=12, channels=3, sharpness=5.0):
+    """A segmenter whose class at each pixel is the pixel's brightest channel.
+
+    Two 1x1 convolutions with identity kernels (``enc`` linear, ``seg`` softmax of
+    ``sharpness`` times the channels): tests choose the predicted classes through the image.
+    """
+    net = keras.Sequential([
+        keras.Input((size, size, channels)),
+        keras.layers.Conv2D(channels, 1, name="enc"),
+        keras.layers.Conv2D(channels, 1, activation="softmax", name="seg"),
+    ])  # fmt: skip
+    eye = np.eye(channels, dtype="float32")[None, None]
+    net.get_layer("enc").set_weights([eye, np.zeros(channels, "float32")])
+    net.get_layer("seg").set_weights([sharpness * eye, np.zeros(channels, "float32")])
+    return net
+
+
+ROOT = Path(__file__).resolve().parents[1]
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def run_python(*args, timeout=600) -> subprocess.CompletedProcess:
+    """``python *args`` in the repository root, quiet TensorFlow and the Agg backend."""
+    return subprocess.run(
+        [sys.executable, *map(str, args)], capture_output=True, text=True, timeout=timeout,
+        check=False, cwd=ROOT,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"},
+    )  # fmt: skip

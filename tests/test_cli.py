@@ -1,26 +1,16 @@
 """The ``explainkit`` command line end to end, on models saved in a temporary folder."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import keras
 import numpy as np
 import pytest
-from conftest import cam_model
+from conftest import PNG_SIGNATURE, cam_model, run_python
 from skimage import io
 
 import explainkit
 
-ROOT = Path(__file__).resolve().parents[1]
-
 
 def _run(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "explainkit", *map(str, args)], capture_output=True, text=True,
-        timeout=600, check=False, cwd=ROOT, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )  # fmt: skip
+    return run_python("-m", "explainkit", *args)
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +46,13 @@ def test_explain_all_methods_matches_the_python_api(files, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "img0.png: dog" in result.stdout
     for i in range(2):
-        assert (out / f"img{i}_all.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (out / f"img{i}_all.png").read_bytes()[:8] == PNG_SIGNATURE
     saved = np.load(out / "explanations.npz")
+    assert set(saved.files) == {"gradcam_maps", "occlusion_maps", "lime_maps", "targets",
+                                "scores"}
     X = images.astype(np.float32) / 255.0  # --preprocess none
+    expected = explainkit.explain(net, X, 1, method="gradcam")
+    np.testing.assert_allclose(saved["gradcam_maps"], expected.maps, rtol=1e-5, atol=1e-7)
     expected = explainkit.explain(net, X, "dog", method="occlusion",
                                   class_names=["cat", "dog", "fox"])
     np.testing.assert_allclose(saved["occlusion_maps"], expected.maps, rtol=1e-5, atol=1e-7)

@@ -323,12 +323,28 @@ def test_model_calls_respect_batch_size_and_inputs_stay_untouched():
     np.testing.assert_array_equal(X, before)
 
 
-def test_tree_importances_are_non_negative():
-    """Check the default tree surrogate gives non-negative importances."""
+def test_tree_importances_are_normalised_per_target(monkeypatch):
+    """Check the default tree surrogate's importances: a weighted tree fitted per target on
+    the samples and kernel weights (sklearn, fitted here), non-negative, summing to 1."""
+    from sklearn.tree import DecisionTreeRegressor
+
     X = make_shapes(1, 24, random_state=2)[0][0]
-    _, _, importance = image_lime(_softmax_net(), X, [0, 1, 2], num_samples=200,
-                                  random_state=0, return_features=True)
-    assert importance.min() >= 0 and importance.max() > 0
+    f = _softmax_net()
+    drawn = []
+    draw = _lime.draw_samples
+    monkeypatch.setattr(_lime, "draw_samples", lambda *a: drawn.append(draw(*a)) or drawn[-1])
+    explanation = ImageLIME(f, num_samples=200, random_state=0).fit().explain(X, [0, 1, 2])
+    importance = explanation.feature_importance[0]
+    samples = drawn[0]
+    features = explanation.feature_map[0]
+    scores = f(np.where(samples[:, features][..., None], X, X.mean(axis=(0, 1))))[:, :3]
+    weights = _lime.kernel_weights(samples)
+    for k in range(3):
+        tree = DecisionTreeRegressor(min_samples_split=10, random_state=0).fit(
+            samples.astype(float), scores[:, k], sample_weight=weights)
+        assert np.argmax(importance[:, k]) == np.argmax(tree.feature_importances_)
+    assert importance.min() >= 0
+    np.testing.assert_allclose(importance.sum(axis=0), 1, rtol=1e-5)
 
 
 # --- bad input ----------------------------------------------------------------------------

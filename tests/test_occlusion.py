@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import activations
+from conftest import activations, pixel_classifier
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -28,7 +28,7 @@ def reference_occlusion(score, image, mask, stride, value, clipping):
     for i, (r0, r1) in enumerate(rows):
         for j, (c0, c1) in enumerate(cols):
             occluded = image.copy()
-            occluded[r0:r1, c0:c1] = value
+            occluded[r0:r1, c0:c1] = value[r0:r1, c0:c1] if np.ndim(value) == 3 else value
             out[i, j] = base - score(occluded)
     return out
 
@@ -140,14 +140,15 @@ def test_scikit_learn_pipeline_on_grayscale_digits():
 
 @pytest.mark.parametrize("roi_kind", ["all", "mask", "predicted"])
 def test_segmentation_with_roi_matches_reference(roi_kind):
-    """Check segmentation scores summed over all pixels, an roi, or the predicted pixels."""
-    keras.utils.set_random_seed(0)
-    net = keras.Sequential([
-        keras.Input((10, 10, 3)),
-        keras.layers.Conv2D(4, 3, padding="same", activation="relu"),
-        keras.layers.Conv2D(3, 1, activation="softmax"),
-    ])
-    image = np.random.default_rng(2).uniform(size=(10, 10, 3)).astype("float32")
+    """Check segmentation scores summed over all pixels, an roi, or the predicted pixels.
+
+    The class at a pixel is its brightest channel; class 1 covers the left part only, and
+    occluding with the image mean changes predictions, so "predicted" must be the region
+    frozen on the unoccluded image to match the reference.
+    """
+    net = pixel_classifier(size=10)
+    image = np.random.default_rng(2).uniform(0, 0.5, size=(10, 10, 3)).astype("float32")
+    image[:, :4, 1] += 1.0
     base = net.predict(image[None], verbose=0)[0]
     c = 1
     if roi_kind == "all":
@@ -158,6 +159,7 @@ def test_segmentation_with_roi_matches_reference(roi_kind):
         mask = roi
     else:
         roi, mask = "predicted", base.argmax(-1) == c  # frozen on the unoccluded image
+        assert 0 < mask.mean() < 1
 
     def score(im):
         return (net.predict(im[None], verbose=0)[0, ..., c] * mask).sum()
@@ -221,15 +223,16 @@ def test_mask_value_forms():
     w = rng.normal(size=(8, 8, 2))
     f = lambda X: np.einsum("nhwc,hwc->n", X, w)  # noqa: E731
     image = rng.uniform(size=(8, 8, 2))
-    blurred = np.full_like(image, 0.25)
+    replacement = rng.uniform(size=image.shape)  # e.g. a blurred copy; any image
     for value, ref in [(0.3, 0.3), ([0.1, 0.9], np.array([0.1, 0.9]))]:
         got = occlusion_sensitivity(f, image, mask_size=3, stride=2, mask_value=value,
                                     output_upsampling="none")
         expected = reference_occlusion(lambda im: f(im[None])[0], image, (3, 3), (2, 2), ref, True)
         np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    got = occlusion_sensitivity(f, image, mask_size=3, stride=2, mask_value=blurred,
+    got = occlusion_sensitivity(f, image, mask_size=3, stride=2, mask_value=replacement,
                                 output_upsampling="none")
-    expected = reference_occlusion(lambda im: f(im[None])[0], image, (3, 3), (2, 2), 0.25, True)
+    expected = reference_occlusion(lambda im: f(im[None])[0], image, (3, 3), (2, 2),
+                                   replacement, True)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
 
 
