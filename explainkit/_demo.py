@@ -117,13 +117,13 @@ def run(output: str | Path = "explainkit-demo", *, quick: bool = False,
     display = plotting.plot_segmentation(net, X[0], class_names=SEGMENT_NAMES)
     save(display.figure_, "segmentation.png",
          "Segmenter: predicted labels, and Grad-CAM of each class present in the image.")
-    classes = list(y + 1)  # each image's object class (square 1, disc 2)
+    classes = [1, 2]  # square, disc: each image is explained for its own object's class
     runs = [
         explainkit.explain(net, X, classes, method=m, class_names=SEGMENT_NAMES,
                            **(lime if m == "lime" else {}))
         for m in ("gradcam", "occlusion", "lime")
     ]
-    runs = [_diagonal(e) for e in runs]
+    runs = [_own_class(e, y) for e in runs]
     shares = {e.method: _on_object(e.maps[..., 0], masks) for e in runs}
     log("segmentation: the object's class summed over all pixels; share on the object: "
         + ", ".join(f"{m} {s:.2f}" for m, s in shares.items()))
@@ -136,18 +136,16 @@ def run(output: str | Path = "explainkit-demo", *, quick: bool = False,
     return [path for path, _ in written] + [index]
 
 
-def _diagonal(explanation):
-    """Keep, for image i, only its own target i (a batch explained for one class each)."""
+def _own_class(explanation, column):
+    """Keep, for image i, only target ``column[i]`` of the explanation."""
     from dataclasses import replace
 
-    n = explanation.maps.shape[0]
-    pick = np.arange(n)
+    rows = np.arange(explanation.maps.shape[0])
     return replace(
-        explanation, maps=explanation.maps[pick, ..., pick][..., None],
-        targets=explanation.targets[pick, pick][:, None],
-        scores=explanation.scores[pick, pick][:, None],
-        target_names=None if explanation.target_names is None
-        else explanation.target_names[pick, pick][:, None],
+        explanation, maps=explanation.maps[rows, ..., column][..., None],
+        targets=explanation.targets[rows, column][:, None],
+        scores=explanation.scores[rows, column][:, None],
+        target_names=explanation.target_names[rows, column][:, None],
         single_target=True,
     )  # fmt: skip
 
