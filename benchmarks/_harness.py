@@ -97,6 +97,44 @@ def measure_interleaved(fns: dict[str, Callable[[], object]], repeats: int,
     return {name: outcome[name] for name in fns}
 
 
+def time_setups(setups: dict[str, Callable[[], tuple[Callable[[], object], int]]],
+                repeats: int, warmup: int, *, count_key: str, per_key: str):
+    """Set every method up, call it once (tracing), then time all in turns.
+
+    ``setups[name]()`` returns ``(call, count)``: the callable to time and how many items
+    (images, samples) one call evaluates. A setup or call that raises is recorded as an
+    error, not fatal: a peer failing on this Keras version is a result too.
+
+    Returns ``(records, ready, last)``: per method ``first_call_s``, ``count_key``, the
+    timing fields and ``per_key`` (median milliseconds per item); the timed callables; and
+    each method's last result.
+    """
+    records, ready, last = {}, {}, {}
+    for method, setup in setups.items():
+        try:
+            call, count = setup()
+            start = time.perf_counter()
+            last[method] = call()
+            first = time.perf_counter() - start
+        except Exception as exc:
+            records[method] = {"error": failure(exc)}
+            continue
+        records[method] = {"first_call_s": first, count_key: count}
+
+        def timed(call=call, method=method):
+            last[method] = call()
+
+        ready[method] = timed
+    for method, timing in measure_interleaved(ready, repeats, warmup).items():
+        if isinstance(timing, Exception):
+            records[method] = {"error": failure(timing), **records[method]}
+            continue
+        records[method].update(median_s=timing.median, min_s=timing.min,
+                               samples_s=timing.samples, warmup_s=timing.warmup,
+                               **{per_key: 1e3 * timing.median / records[method][count_key]})
+    return records, ready, last
+
+
 def timeit(fn: Callable[[], object], repeats: int, warmup: int = 2) -> float:
     """Median seconds of ``repeats`` calls of ``fn`` after ``warmup`` untimed calls."""
     return measure(fn, repeats, warmup).median

@@ -37,13 +37,12 @@ from __future__ import annotations
 
 import cProfile
 import pstats
-import time
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from _harness import failure, markdown_table, measure_interleaved, pearson, save_results
+from _harness import failure, markdown_table, pearson, save_results, time_setups
 
 NAME = "lime"
 SEED = 0
@@ -132,7 +131,7 @@ def perturbed_images(case: Case) -> np.ndarray:
 
 
 def candidates(case: Case) -> dict[str, Callable]:
-    """For each method, a setup returning ``call``; ``call()`` is timed."""
+    """For each method, a setup returning ``(call, samples)``; ``call()`` is timed."""
     import tensorflow as tf
 
     import explainkit
@@ -144,16 +143,16 @@ def candidates(case: Case) -> dict[str, Callable]:
         def setup():
             images = perturbed_images(case)
             chunks = [tf.constant(images[s:s + batch]) for s in range(0, len(images), batch)]
-            return lambda: [step(x).numpy() for x in chunks]
+            return (lambda: [step(x).numpy() for x in chunks]), samples
 
         return setup
 
     def ek(**options):
         def setup():
             options.setdefault("batch_size", BATCH_SIZE)
-            return lambda: explainkit.image_lime(
+            return (lambda: explainkit.image_lime(
                 model, image, TARGET, num_samples=samples, num_features=NUM_FEATURES,
-                random_state=0, return_features=True, **options)
+                random_state=0, return_features=True, **options)), samples
 
         return setup
 
@@ -168,7 +167,7 @@ def candidates(case: Case) -> dict[str, Callable]:
                 labels=(TARGET,), top_labels=None, hide_color=hidden, num_samples=samples,
                 batch_size=BATCH_SIZE, segmentation_fn=segment)
 
-        return call
+        return call, samples
 
     ways = {name: floor(b) for name, b in zip(case.floor_methods, case.floor_batches,
                                               strict=True)}
@@ -178,32 +177,9 @@ def candidates(case: Case) -> dict[str, Callable]:
 
 
 def time_case(case: Case):
-    """Set every method up and time them in turns: (records, last results)."""
-    records, ready, last = {}, {}, {}
-    for method, setup in candidates(case).items():
-        try:
-            call = setup()
-            start = time.perf_counter()
-            last[method] = call()
-            first = time.perf_counter() - start
-        except Exception as exc:  # a peer failing on this version is a result too
-            records[method] = {"error": failure(exc)}
-            continue
-        records[method] = {"first_call_s": first}
-
-        def timed(call=call, method=method):
-            last[method] = call()
-
-        ready[method] = timed
-    timings = measure_interleaved(ready, case.repeats, case.warmup)
-    for method, timing in timings.items():
-        if isinstance(timing, Exception):
-            records[method] = {"error": failure(timing), **records[method]}
-            continue
-        records[method].update(median_s=timing.median, min_s=timing.min,
-                               samples_s=timing.samples, warmup_s=timing.warmup,
-                               per_sample_ms=1e3 * timing.median / case.num_samples)
-    return records, ready, last
+    """Set every method up and time them in turns: (records, timed callables, results)."""
+    return time_setups(candidates(case), case.repeats, case.warmup, count_key="samples",
+                       per_key="per_sample_ms")
 
 
 def peak_memory(ready: dict, methods: list[str]) -> dict:

@@ -38,12 +38,11 @@ from __future__ import annotations
 
 import cProfile
 import pstats
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
-from _harness import failure, markdown_table, mean_pearson, measure_interleaved, save_results
+from _harness import failure, markdown_table, mean_pearson, save_results, time_setups
 
 NAME = "occlusion"
 SEED = 0
@@ -197,31 +196,8 @@ def candidates(case: Case) -> dict[str, Callable]:
 
 def time_case(case: Case):
     """Set every method up and time them in turns: (records, last results)."""
-    records, ready, last = {}, {}, {}
-    for method, setup in candidates(case).items():
-        try:
-            call, evaluated = setup()
-            start = time.perf_counter()
-            last[method] = call()
-            first = time.perf_counter() - start
-        except Exception as exc:  # a peer failing on this Keras version is a result too
-            records[method] = {"error": failure(exc)}
-            continue
-        records[method] = {"first_call_s": first, "images_evaluated": evaluated}
-
-        def timed(call=call, method=method):
-            last[method] = call()
-
-        ready[method] = timed
-    timings = measure_interleaved(ready, case.repeats, case.warmup)
-    for method, timing in timings.items():
-        if isinstance(timing, Exception):
-            records[method] = {"error": failure(timing), **records[method]}
-            continue
-        records[method].update(median_s=timing.median, min_s=timing.min,
-                               samples_s=timing.samples, warmup_s=timing.warmup,
-                               per_image_ms=1e3 * timing.median
-                               / records[method]["images_evaluated"])
+    records, _, last = time_setups(candidates(case), case.repeats, case.warmup,
+                                   count_key="images_evaluated", per_key="per_image_ms")
     return records, last
 
 
