@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures are drawn off screen
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -39,6 +40,16 @@ def cam_net():
 @pytest.fixture
 def images():
     return np.random.default_rng(0).uniform(0, 1, size=(5, 16, 16, 3)).astype("float32")
+
+
+def seg_model(seed=0):
+    """Conv (``enc``) -> 1x1 conv softmax over 3 classes (``seg``), 12x12 RGB input."""
+    keras.utils.set_random_seed(seed)
+    return keras.Sequential([
+        keras.Input((12, 12, 3)),
+        keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="enc"),
+        keras.layers.Conv2D(3, 1, activation="softmax", name="seg"),
+    ])  # fmt: skip
 
 
 def pixel_classifier(size=12, channels=3, sharpness=5.0):

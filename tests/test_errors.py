@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from conftest import cam_model
+from conftest import cam_model, seg_model
 from sklearn.exceptions import NotFittedError
 
 import explainkit
@@ -86,14 +86,6 @@ def test_reduction_fn_with_target_or_bad_output(cam_net, images):
         gradcam(cam_net, images, reduction_fn=lambda z: z)
 
 
-def _segmenter():
-    return keras.Sequential([
-        keras.Input((12, 12, 3)),
-        keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="enc"),
-        keras.layers.Conv2D(3, 1, activation="softmax", name="seg"),
-    ])
-
-
 @pytest.mark.parametrize(
     ("roi", "error", "match"),
     [
@@ -105,7 +97,7 @@ def _segmenter():
 def test_bad_roi(roi, error, match):
     """Check an roi of the wrong shape, type or name is refused."""
     with pytest.raises(error, match=match):
-        gradcam(_segmenter(), np.zeros((12, 12, 3)), 1, roi=roi)
+        gradcam(seg_model(), np.zeros((12, 12, 3)), 1, roi=roi)
 
 
 def test_model_without_spatial_layer():

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import activations, cam_model, pixel_classifier
+from conftest import activations, cam_model, pixel_classifier, seg_model
 
 import explainkit
 from explainkit import gradcam
@@ -101,19 +101,10 @@ def test_regression_signed_map_and_default_output(images):
     assert (explanation.score_map < 0).any()
 
 
-def _segmentation_net(seed=0):
-    keras.utils.set_random_seed(seed)
-    return keras.Sequential([
-        keras.Input((12, 12, 3)),
-        keras.layers.Conv2D(5, 3, padding="same", activation="relu", name="enc"),
-        keras.layers.Conv2D(3, 1, activation="softmax", name="seg"),
-    ])
-
-
 @pytest.mark.parametrize("roi_kind", ["all", "mask", "predicted"])
 def test_segmentation_gradcam_is_masked_logit_map(roi_kind, images):
     """Check a 1x1-conv head: map = mean(roi) * (A . W_c), the class logit minus its bias."""
-    net = _segmentation_net()
+    net = seg_model()
     x = np.random.default_rng(1).uniform(0, 1, size=(2, 12, 12, 3)).astype("float32")
     A = activations(net, "enc", x)
     W = net.get_layer("seg").kernel.numpy()[0, 0]

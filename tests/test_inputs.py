@@ -1,14 +1,11 @@
-"""Image formats: uint8, grayscale, any channel count; return_layers; Explanation.plot."""
+"""Image formats: uint8, grayscale, any channel count; return_layers; numpy targets."""
 
-import matplotlib
 import numpy as np
 import pytest
 from conftest import cam_model
 
 import explainkit
 from explainkit import gradcam
-
-matplotlib.use("Agg")
 
 
 def test_uint8_equals_float(cam_net):
@@ -40,19 +37,6 @@ def test_return_layers_and_explanation_fields(cam_net, images):
     assert explanation.params["output_upsampling"] == "nearest"
     assert explanation.task == "classification"
     np.testing.assert_array_equal(explanation.images, images)
-
-
-def test_plot_draws_overlay(cam_net, images):
-    """Check Explanation.plot draws the chosen image and target with MATLAB's title."""
-    import matplotlib.pyplot as plt
-
-    explanation = explainkit.explain(cam_net, images, [0, 1], class_names=list("abcd"))
-    display = explanation.plot(index=2, target=1)
-    assert display.ax_.get_title() == f"b ({explanation.scores[2, 1]:.3g})"
-    shown, overlay = display.ax_.get_images()
-    assert shown.get_array().shape == (16, 16, 3)
-    np.testing.assert_allclose(overlay.get_array(), explanation.maps[2, ..., 1])
-    plt.close("all")
 
 
 def test_numpy_integer_targets(cam_net, images):

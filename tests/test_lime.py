@@ -1,19 +1,15 @@
 """Image LIME: parity with the lime package, known regions, geometry, tasks, inputs, errors."""
 
-import os
+import keras
+import numpy as np
+import pytest
+from conftest import cam_model
+from sklearn.metrics import pairwise_distances
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from conftest import cam_model  # noqa: E402
-from sklearn.metrics import pairwise_distances  # noqa: E402
-
-import explainkit  # noqa: E402
-from explainkit import ImageLIME, image_lime  # noqa: E402
-from explainkit.datasets import make_shapes  # noqa: E402
-from explainkit.methods import _lime  # noqa: E402
+import explainkit
+from explainkit import ImageLIME, image_lime
+from explainkit.datasets import make_shapes
+from explainkit.methods import _lime
 
 
 def _softmax_net(size=24, channels=3, classes=3, seed=0):

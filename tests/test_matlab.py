@@ -1,17 +1,13 @@
 """explainkit.matlab: the MATLAB-named wrappers give the Python functions' exact results."""
 
-import os
+import numpy as np
+import pytest
+from conftest import cam_model
+from keras import ops
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from conftest import cam_model  # noqa: E402
-from keras import ops  # noqa: E402
-
-import explainkit  # noqa: E402
-from explainkit import gradcam, image_lime, occlusion_sensitivity  # noqa: E402
-from explainkit.matlab import _target, gradCAM, imageLIME, occlusionSensitivity  # noqa: E402
+import explainkit
+from explainkit import gradcam, image_lime, occlusion_sensitivity
+from explainkit.matlab import _target, gradCAM, imageLIME, occlusionSensitivity
 
 NAMES = ["a", "b", "c", "d"]
 

@@ -1,20 +1,13 @@
 """Figures: expected artists, titles and colour limits; clear errors for bad input."""
 
-import os
+import keras
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from conftest import cam_model
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from conftest import cam_model  # noqa: E402
-
-import explainkit  # noqa: E402
-from explainkit import plotting  # noqa: E402
+import explainkit
+from explainkit import plotting
 
 
 @pytest.fixture(autouse=True)
