@@ -70,6 +70,15 @@ def test_init_stores_parameters_verbatim(cls, net):
 
 
 @parametrize
+def test_init_stores_any_value_untouched(cls, net):
+    """Check __init__ stores each argument object itself, whatever it is (no conversion)."""
+    placeholders = {name: object() for name in inspect.signature(cls).parameters
+                    if name != "net"}
+    params = _params(cls(net, **placeholders))
+    assert all(params[name] is value for name, value in placeholders.items())
+
+
+@parametrize
 def test_fit_returns_self_and_explain_keeps_parameters(cls, net, X):
     """Check fit returns self and neither fit nor explain changes the parameters."""
     explainer = _seeded(cls, net, batch_size=2)

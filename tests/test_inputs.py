@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from conftest import cam_model
+from conftest import activations, cam_model
 
 import explainkit
 from explainkit import gradcam
@@ -21,6 +21,11 @@ def test_any_channel_count(channels):
     net = cam_model(channels=channels, seed=channels)
     x = np.random.default_rng(1).uniform(size=(16, 16, channels))
     assert gradcam(net, x).shape == (16, 16)
+    # CAM's identity on every channel count: the map is A . W_c / (h w) (all channels used).
+    A = activations(net, "conv", x[None])[0]
+    W = net.get_layer("fc").kernel.numpy()
+    np.testing.assert_allclose(gradcam(net, x, 2, output_upsampling="none", relu=False),
+                               A @ W[:, 2] / 256, rtol=1e-4, atol=1e-6)
     if channels == 1:
         np.testing.assert_allclose(gradcam(net, x[..., 0]), gradcam(net, x), rtol=1e-6)
 
