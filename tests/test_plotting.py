@@ -129,3 +129,15 @@ def test_activations_tiles_every_channel():
     np.testing.assert_allclose(display.tiles_[:16, :16], expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="spatial layer"):
         plotting.activations(net, image, "fc")
+
+
+def test_overlay_rgb_blends_the_colormap_over_the_image():
+    """Check the numeric overlay: (1 - alpha) image + alpha jet(min-max scaled map)."""
+    from matplotlib import colormaps
+
+    image = np.random.default_rng(0).uniform(size=(6, 6, 3))
+    score_map = np.arange(36.0).reshape(6, 6)
+    expected = 0.6 * (image - image.min()) / (image.max() - image.min()) + 0.4 * colormaps[
+        "jet"](score_map / 35.0)[..., :3]
+    np.testing.assert_allclose(plotting.overlay_rgb(image, score_map, alpha=0.4), expected,
+                               rtol=1e-6)

@@ -62,15 +62,15 @@ class ComparisonDisplay:
             axes[r, 0].set_axis_off()
             axes[r, 0].set_title(f"image {index}")
             maps = [explanation_map(e, index, self.target) for e in explanations]
+            limits = {}
             if self.scale == "shared":
                 maps = [_unit(m) for m in maps]
-                low, high, _ = color_limits(maps)
+                limits = dict(zip(("vmin", "vmax"), color_limits(maps)[:2], strict=True))
             for c, (e, score_map) in enumerate(zip(explanations, maps, strict=True), start=1):
                 display = OverlayDisplay(
                     e.images[index], score_map,
                     title=f"{e.method}\n{explanation_title(e, index, self.target)}",
                 )  # fmt: skip
-                limits = {"vmin": low, "vmax": high} if self.scale == "shared" else {}
                 display.plot(axes[r, c], alpha=alpha, colorbar=self.scale == "each"
                              or c == columns - 1, **limits)
                 self.displays_.append(display)
