@@ -1,13 +1,25 @@
-"""The ``explainkit`` command line: ``explainkit demo`` and ``explainkit explain``."""
+"""The ``explainkit`` command line: ``explainkit demo`` and ``explainkit explain``.
+
+Only the standard library is imported at module level: the arguments are parsed (and
+``--help`` answered) before TensorFlow, Keras or matplotlib are imported. A user's mistake
+(a missing file, an unknown layer or class name, a model that needs ``--unsafe``) ends
+with one ``explainkit: error: ...`` line on stderr and exit status 2; ``--debug`` shows
+the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import re
 import sys
+import tempfile
+import zipfile
 from pathlib import Path
 
 METHOD_CHOICES = ("gradcam", "occlusion", "lime", "all")
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 #: --preprocess choices: keras.applications modules whose preprocess_input is applied to
 #: 0-255 RGB pixels; "none" = pixels scaled to [0, 1], "raw" = 0-255 as they are.
@@ -24,15 +36,55 @@ UNSAFE_HELP = (
     "A .keras file can carry arbitrary code; Keras refuses it in safe mode, and so does "
     "explainkit unless you trust the file and pass this flag"
 )
+MODEL_OUTPUT_HELP = (
+    "for models with several outputs: the output to explain, by index (0, 1, ...) or by "
+    "name (default: the model's only output)"
+)
+DEBUG_HELP = "show the full traceback of an error instead of a one-line message"
+
+#: Python argument names in explainkit's messages and the options the CLI sets them with.
+#: Those in _OPTION_WORDS are replaced anywhere in a message, the others at its start only
+#: ("target", "output" and "stride" are ordinary words too).
+_OPTION_WORDS = {
+    "feature_layer": "--feature-layer", "reduction_layer": "--reduction-layer",
+    "class_names": "--class-names", "mask_size": "--mask-size", "batch_size": "--batch-size",
+    "num_features": "--num-features", "num_samples": "--num-samples",
+    "random_state": "--random-state",
+}  # fmt: skip
+_LEADING_WORDS = {"target": "--target", "output": "--model-output", "stride": "--stride"}
+
+#: Lines TensorFlow's native logging writes while it is imported (absl/glog format).
+_NATIVE_LOG_LINE = re.compile(
+    r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] |"
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called)"
+)
+
+
+class _UserError(ValueError):
+    """A mistake in the command line or its files: one line on stderr, exit status 2."""
+
+
+def _one_line(message: object) -> str:
+    """``message`` with its line breaks and runs of spaces collapsed to single spaces."""
+    return " ".join(str(message).split())
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception's message on one line (its type's name when it has none)."""
+    return _one_line(exc) or type(exc).__name__
 
 
 def _parser() -> argparse.ArgumentParser:
+    """The argument parser of ``explainkit`` and its subcommands."""
     parser = argparse.ArgumentParser(
         prog="explainkit",
         description="MATLAB-style explanations (Grad-CAM, occlusion sensitivity, image LIME) "
                     "of Keras models.",
     )
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # Given after the subcommand, --debug must not reset the top-level one to False.
+    debug = {"action": "store_true", "default": argparse.SUPPRESS, "help": DEBUG_HELP}
 
     demo = commands.add_parser(
         "demo", help="explain the embedded demo models and write a gallery",
@@ -41,11 +93,15 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--output", default="explainkit-demo", help="output folder "
                       "(default: %(default)s)")
     demo.add_argument("--quick", action="store_true", help="fewer images and samples")
+    demo.add_argument("--debug", **debug)
 
     explain = commands.add_parser(
         "explain", help="explain a saved Keras model's prediction on image files",
-        description="Explain a saved Keras model (.keras) on one or more image files; write "
-                    "one PNG per image and a .npz with the maps.")
+        description="Explain a saved Keras model (.keras or .h5) on one or more image files; "
+                    "write one PNG per image and a .npz with the maps. The model is loaded "
+                    "without its optimizer (compile=False): explaining needs no training "
+                    "state, so old .h5 files whose optimizer Keras 3 no longer reads load "
+                    "too. Mistakes end with one error line and exit status 2.")
     explain.add_argument("model", help="a Keras model file (.keras, or .h5)")
     explain.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
     explain.add_argument("--method", choices=METHOD_CHOICES, default="gradcam",
@@ -53,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--target", help="class index or name (default: the prediction)")
     explain.add_argument("--class-names", type=Path,
                          help="text file with one class name per line")
+    explain.add_argument("--model-output", metavar="OUTPUT", help=MODEL_OUTPUT_HELP)
     explain.add_argument("--output", type=Path, default=Path("explanations"),
                          help="output folder (default: %(default)s)")
     explain.add_argument("--preprocess", choices=tuple(PREPROCESS), default="none",
@@ -76,14 +133,120 @@ def _parser() -> argparse.ArgumentParser:
                       help="LIME's simple model (default: %(default)s)")
     lime.add_argument("--random-state", type=int, default=0)
     explain.add_argument("--unsafe", action="store_true", help=UNSAFE_HELP)
+    explain.add_argument("--debug", **debug)
     return parser
+
+
+@contextlib.contextmanager
+def _native_log_filtered():
+    """Drop the native log lines written to file descriptor 2 inside the block.
+
+    TensorFlow's libraries log a few lines (oneDNN, CUDA stubs) while they load, before
+    ``TF_CPP_MIN_LOG_LEVEL`` is read. Everything else written to stderr meanwhile (Python
+    warnings, errors) is written out again after the block; on an exception, all of it.
+    """
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to redirect
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            lines = sink.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in lines
+                                     if failed or not _NATIVE_LOG_LINE.match(line)))
+            sys.stderr.flush()
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras with their start-up and tracing logs silenced.
+
+    ``TF_CPP_MIN_LOG_LEVEL`` is set to 3 unless the user chose a level; only then are the
+    lines logged while the libraries load dropped too. ``TF_ENABLE_ONEDNN_OPTS`` is left
+    alone: it changes results, not just logging.
+    """
+    chosen = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    quiet = contextlib.nullcontext() if chosen or "tensorflow" in sys.modules \
+        else _native_log_filtered()
+    with quiet:
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # tracing notes are for developers, not for this tool
+    with contextlib.suppress(ImportError):
+        from absl import logging as absl_logging
+
+        absl_logging.set_verbosity(absl_logging.ERROR)
+
+
+def _check_file(path, what: str) -> Path:
+    """``path`` as a Path if it exists and can be read, else a _UserError naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise _UserError(f"{what} {path} not found")
+    if path.is_file():
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            raise _UserError(f"cannot read {what} {path}: {exc.strerror or _reason(exc)}") \
+                from exc
+    return path
+
+
+def _check_model_file(path) -> Path:
+    """The model file, checked before TensorFlow is imported: exists, readable, a format."""
+    path = _check_file(path, "model file")
+    if path.is_dir():
+        return path  # a Keras model folder; Keras says whether it is one
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise _UserError(f"model file {path} is not a .keras or .h5 file (Keras 3 loads "
+                         "no other format)")
+    if path.suffix.lower() == ".keras" and not zipfile.is_zipfile(path):
+        raise _UserError(f"model file {path} is not a Keras model (a .keras file is a zip "
+                         "archive)")
+    return path
+
+
+def _read_class_names(path) -> list[str]:
+    """The non-empty lines of the --class-names file, stripped."""
+    path = _check_file(path, "--class-names file")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _UserError(f"cannot read --class-names file {path}: {_reason(exc)}") from exc
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _index_or_name(value: str | None) -> int | str | None:
+    """An option that takes an index or a name: an int when it is one, else the string."""
+    if value is not None and value.lstrip("-").isdigit():
+        return int(value)
+    return value
+
+
+def _or_auto(value):
+    """``value``, or ``"auto"`` when the option was not given."""
+    return "auto" if value is None else value
 
 
 def load_images(paths, size: tuple | None, preprocess: str):
     """Read image files as 0-255 RGB, resize to the model's input size, preprocess.
 
     Grayscale files are repeated to three channels and RGBA files composited on white;
-    float files in [0, 1] are scaled to 0-255 first.
+    float files in [0, 1] are scaled to 0-255 first. A file that is no image, or images of
+    different sizes when ``size`` is None, raise a ValueError naming the files.
     """
     import numpy as np
     from skimage import io, transform
@@ -91,7 +254,10 @@ def load_images(paths, size: tuple | None, preprocess: str):
 
     images = []
     for path in paths:
-        raw = io.imread(path)
+        try:
+            raw = io.imread(path)
+        except Exception as exc:  # imageio and its plugins raise many types for a non-image
+            raise _UserError(f"cannot read image file {path}: {_reason(exc)}") from exc
         image = raw.astype(np.float32)
         if np.issubdtype(raw.dtype, np.floating) and image.max() <= 1.0:
             image = image * 255.0
@@ -102,10 +268,11 @@ def load_images(paths, size: tuple | None, preprocess: str):
         if size is not None and image.shape[:2] != size:
             image = transform.resize(image, size, preserve_range=True, anti_aliasing=True)
         images.append(np.asarray(image, dtype=np.float32))
-    sizes = {image.shape for image in images}
-    if len(sizes) > 1:
-        raise SystemExit(f"explainkit: the images have different sizes {sorted(sizes)}; the "
-                         "model's input size is not fixed, so resize them to one size.")
+    if len({image.shape for image in images}) > 1:
+        sizes = ", ".join(f"{Path(p).name} {i.shape[0]}x{i.shape[1]}"
+                          for p, i in zip(paths, images, strict=True))
+        raise _UserError(f"the images have different sizes ({sizes}); the model's input "
+                         "size is not fixed, so resize them to one size")
     batch = np.stack(images)
     if preprocess == "none":
         return batch / 255.0
@@ -117,21 +284,42 @@ def load_images(paths, size: tuple | None, preprocess: str):
     return np.asarray(module.preprocess_input(batch), dtype=np.float32)
 
 
-def _load_model(path: str, unsafe: bool):
+def _load_model(path: Path, unsafe: bool):
+    """The Keras model in ``path``, without its optimizer (compile=False)."""
     import keras
 
     try:
-        return keras.saving.load_model(path, safe_mode=not unsafe)
-    except ValueError as exc:
+        return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
+    except Exception as exc:  # anything Keras, h5py or zipfile raise is about the file
         if "safe_mode" in str(exc) or "unsafe" in str(exc).lower():
-            raise SystemExit(
-                f"explainkit: {path} contains Python code (e.g. a Lambda layer) that Keras "
+            raise _UserError(
+                f"model file {path} contains Python code (e.g. a Lambda layer) that Keras "
                 "will not run in safe mode. If you trust this file, pass --unsafe."
             ) from exc
-        raise
+        raise _UserError(f"cannot load model file {path}: {_reason(exc)}") from exc
+
+
+def _in_cli_terms(message: str, images) -> str:
+    """explainkit's message with its Python argument names replaced by the CLI's options."""
+    message = re.sub(r"\b(" + "|".join(_OPTION_WORDS) + r")\b",
+                     lambda m: _OPTION_WORDS[m[1]], message)
+    message = re.sub(r"(?<![\w-])output=", "--model-output ", message)
+    first, _, rest = message.partition(" ")
+    if first in _LEADING_WORDS:
+        return f"{_LEADING_WORDS[first]} {rest}"
+    if first == "X":
+        shown = ", ".join(map(str, images[:3])) + (", ..." if len(images) > 3 else "")
+        return f"images {shown}: the batch {rest}"
+    return message
 
 
 def _explain(args) -> int:
+    """``explainkit explain``: check the files, load, explain, write figures and maps."""
+    model_path = _check_model_file(args.model)
+    for path in args.images:
+        _check_file(path, "image file")
+    class_names = _read_class_names(args.class_names) if args.class_names else None
+    _import_tensorflow_quietly()
     import matplotlib
 
     matplotlib.use("Agg")
@@ -141,67 +329,90 @@ def _explain(args) -> int:
     import explainkit
     from explainkit import plotting
 
-    net = _load_model(args.model, args.unsafe)
+    net = _load_model(model_path, args.unsafe)
     input_shape = tuple(net.inputs[0].shape) if getattr(net, "inputs", None) else None
     size = tuple(input_shape[1:3]) if input_shape and None not in input_shape[1:3] else None
     X = load_images(args.images, size, args.preprocess)
-    class_names = None
-    if args.class_names is not None:
-        class_names = [line.strip() for line in args.class_names.read_text().splitlines()
-                       if line.strip()]
-    target = args.target
-    if target is not None and target.lstrip("-").isdigit():
-        target = int(target)
+    target = _index_or_name(args.target)
     common = {"class_names": class_names}
     if args.batch_size is not None:
         common["batch_size"] = args.batch_size
+    if args.model_output is not None:  # only then: older explainkits take no output=
+        common["output"] = _index_or_name(args.model_output)
     options = {
         "gradcam": {"feature_layer": args.feature_layer,
                     "reduction_layer": args.reduction_layer},
-        "occlusion": {"mask_size": args.mask_size or "auto", "stride": args.stride or "auto",
+        "occlusion": {"mask_size": _or_auto(args.mask_size), "stride": _or_auto(args.stride),
                       "progress": args.progress},
         "lime": {"num_features": args.num_features, "num_samples": args.num_samples,
                  "segmentation": args.segmentation, "model": args.surrogate,
                  "random_state": args.random_state, "progress": args.progress},
     }
     methods = ("gradcam", "occlusion", "lime") if args.method == "all" else (args.method,)
-    explanations = [explainkit.explain(net, X, target, method=m, **common, **options[m])
-                    for m in methods]
-    args.output.mkdir(parents=True, exist_ok=True)
-    for i, path in enumerate(args.images):
-        stem = Path(path).stem
-        if len(explanations) > 1:
-            figure = plotting.plot_comparison(explanations, indices=[i]).figure_
-        else:
-            figure = explanations[0].plot(index=i).figure_
-        out = args.output / f"{stem}_{args.method}.png"
-        figure.savefig(out, dpi=100)
-        plt.close(figure)
-        e = explanations[0]
-        name = e.target_names[i, 0] if e.target_names is not None else e.targets[i, 0]
-        print(f"{path}: {name} (score {e.scores[i, 0]:.4g}) -> {out}")
-    arrays = {f"{e.method}_maps": e.maps for e in explanations}
-    arrays["targets"] = explanations[0].targets
-    arrays["scores"] = explanations[0].scores
-    np.savez_compressed(args.output / "explanations.npz", **arrays)
+    explanations = []
+    for m in methods:
+        try:
+            explanations.append(explainkit.explain(net, X, target, method=m, **common,
+                                                   **options[m]))
+        except (ValueError, TypeError) as exc:  # explainkit's checks of the options
+            raise _UserError(f"{m}: {_in_cli_terms(_reason(exc), args.images)}") from exc
+    try:
+        args.output.mkdir(parents=True, exist_ok=True)
+        for i, path in enumerate(args.images):
+            if len(explanations) > 1:
+                figure = plotting.plot_comparison(explanations, indices=[i]).figure_
+            else:
+                figure = explanations[0].plot(index=i).figure_
+            out = args.output / f"{Path(path).stem}_{args.method}.png"
+            figure.savefig(out, dpi=100)
+            plt.close(figure)
+            e = explanations[0]
+            name = e.target_names[i, 0] if e.target_names is not None else e.targets[i, 0]
+            print(f"{path}: {name} (score {e.scores[i, 0]:.4g}) -> {out}")
+        arrays = {f"{e.method}_maps": e.maps for e in explanations}
+        arrays["targets"] = explanations[0].targets
+        arrays["scores"] = explanations[0].scores
+        np.savez_compressed(args.output / "explanations.npz", **arrays)
+    except OSError as exc:
+        raise _UserError(f"cannot write to --output {args.output}: "
+                         f"{exc.strerror or _reason(exc)}") from exc
     print(f"maps: {args.output / 'explanations.npz'}")
     return 0
 
 
+def _demo(args) -> int:
+    """``explainkit demo``: the embedded models' gallery."""
+    _import_tensorflow_quietly()
+    from explainkit._demo import run
+
+    files = run(args.output, quick=args.quick)
+    print(f"open {files[-1].resolve()}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; return the exit status."""
+    """Run the command line; return the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        0 on success; 2 on a user error (reported in one line on stderr) and on a usage
+        error (reported by argparse).
+    """
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")  # tracing notes are for developers, not for this tool
-    if args.command == "demo":
-        from ._demo import run
-
-        files = run(args.output, quick=args.quick)
-        print(f"open {files[-1].resolve()}")
-        return 0
-    return _explain(args)
+    try:
+        return _demo(args) if args.command == "demo" else _explain(args)
+    except (_UserError, ValueError, TypeError, OSError) as exc:
+        if args.debug:
+            raise
+        hint = "" if isinstance(exc, _UserError) else " (--debug shows the traceback)"
+        print(f"explainkit: error: {_reason(exc)}{hint}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
