@@ -33,6 +33,8 @@ class Explanation:
         Names of ``targets`` (from ``class_names``), when known.
     feature_layer, reduction_layer : str or None
         The layers used (gradient methods).
+    output : int or str or None
+        The output explained, for a model with several outputs (its name, else its index).
     feature_map : ndarray of int32, shape (N, H, W), or None
         LIME: the feature (0..F-1) of every pixel.
     feature_importance : list of ndarray, or None
@@ -52,6 +54,7 @@ class Explanation:
     target_names: np.ndarray | None = None
     feature_layer: str | None = None
     reduction_layer: str | None = None
+    output: int | str | None = None
     feature_map: np.ndarray | None = None
     feature_importance: list | None = None
     params: dict = field(default_factory=dict)

@@ -12,9 +12,11 @@ semantic segmentation alike:
   the class predicted at the most pixels;
 - ``reduction_fn(outputs) -> (n,)`` replaces all of them (MATLAB's ``ReductionFcn``).
 
-The in-graph score functions are written with ``keras.ops``; they take the outputs, an
-``(N, K)`` int32 index array (``-1`` = choose from the prediction) and an ROI array, and
-return the ``(N, K)`` scores and the resolved indices.
+The score functions take the outputs, an ``(N, K)`` int32 index array (``-1`` = choose
+from the prediction) and an ROI array, and return the ``(N, K)`` scores and the resolved
+indices. They are written once against a small array namespace: ``keras.ops`` inside a
+Keras model's compiled call, plain numpy for any other predictor (so that explaining a
+scikit-learn model never imports TensorFlow).
 """
 
 from __future__ import annotations
@@ -24,11 +26,43 @@ import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from keras import ops
 
 from ._validation import closest
 
 TASKS = ("classification", "regression", "segmentation")
+
+
+class _NumpyOps:
+    """The few ``keras.ops`` functions the score functions use, in numpy."""
+
+    argmax = staticmethod(np.argmax)
+    broadcast_to = staticmethod(np.broadcast_to)
+    expand_dims = staticmethod(np.expand_dims)
+    reshape = staticmethod(np.reshape)
+    shape = staticmethod(np.shape)
+    stack = staticmethod(np.stack)
+    sum = staticmethod(np.sum)
+    take_along_axis = staticmethod(np.take_along_axis)
+    where = staticmethod(np.where)
+    zeros_like = staticmethod(np.zeros_like)
+    convert_to_tensor = staticmethod(np.asarray)
+
+    @staticmethod
+    def cast(x, dtype):
+        return np.asarray(x).astype(dtype)
+
+    @staticmethod
+    def one_hot(x, num_classes, dtype="float32"):
+        return np.eye(num_classes, dtype=dtype)[x]
+
+
+def array_namespace(backend: str):
+    """``keras.ops`` for ``"keras"``, a numpy stand-in for ``"numpy"``."""
+    if backend == "numpy":
+        return _NumpyOps
+    from keras import ops
+
+    return ops
 
 
 def infer_task(output_shape: tuple, final_activation: str | None) -> str:
@@ -144,29 +178,29 @@ def resolve_roi(roi, *, task: str, output_shape: tuple, num_images: int):
     return arr.astype(np.float32), "mask"
 
 
-def _fill(index, default):
+def _fill(ops, index, default):
     default = ops.cast(ops.expand_dims(default, 1), "int32")
     return ops.where(index < 0, default, index)
 
 
-def _vector_scores(outputs, index, roi, *, predicted: bool):
+def _vector_scores(outputs, index, roi, *, predicted: bool, ops):
     outputs = ops.reshape(outputs, (ops.shape(outputs)[0], -1))
     default = ops.argmax(outputs, axis=-1) if predicted else ops.zeros_like(index[:, 0])
-    index = _fill(index, default)
+    index = _fill(ops, index, default)
     return ops.take_along_axis(outputs, index, axis=1), index
 
 
-def _predicted_masks(outputs, threshold):
+def _predicted_masks(ops, outputs, threshold):
     """(N, h, w, C) 0/1 masks of the pixels predicted as each class."""
     if threshold is not None:  # independent (sigmoid) classes
         return ops.cast(outputs > threshold, outputs.dtype)
     return ops.one_hot(ops.argmax(outputs, axis=-1), ops.shape(outputs)[-1], dtype=outputs.dtype)
 
 
-def _segmentation_scores(outputs, index, roi, *, roi_mode: str, threshold: float | None):
+def _segmentation_scores(outputs, index, roi, *, roi_mode: str, threshold: float | None, ops):
     n, h, w = (ops.shape(outputs)[i] for i in range(3))
-    predicted = _predicted_masks(outputs, threshold)
-    index = _fill(index, ops.argmax(ops.sum(predicted, axis=(1, 2)), axis=-1))
+    predicted = _predicted_masks(ops, outputs, threshold)
+    index = _fill(ops, index, ops.argmax(ops.sum(predicted, axis=(1, 2)), axis=-1))
     k = ops.shape(index)[1]
     gather = ops.broadcast_to(index[:, None, None, :], (n, h, w, k))
     class_maps = ops.take_along_axis(outputs, gather, axis=-1)
@@ -184,11 +218,13 @@ def predicted_roi(outputs, index, threshold: float | None) -> np.ndarray:
     ``index`` holds resolved class indices ``(N, K)``; used to freeze ``roi="predicted"`` on
     the unperturbed images for perturbation methods.
     """
-    masks = np.asarray(_predicted_masks(ops.convert_to_tensor(outputs), threshold))
+    masks = _predicted_masks(_NumpyOps, np.asarray(outputs), threshold)
     return np.take_along_axis(masks, np.asarray(index)[:, None, None, :], axis=-1) > 0
 
 
 def _user_scores(outputs, index, roi, *, reduction_fn):
+    from keras import ops
+
     scores = ops.convert_to_tensor(reduction_fn(outputs))
     if len(scores.shape) != 1:
         raise ValueError(
@@ -204,15 +240,19 @@ def score_function(
     roi_mode: str = "all",
     threshold: float | None = None,
     reduction_fn: Callable | None = None,
+    backend: str = "keras",
 ):
     """The score function for a task (the same object for the same arguments).
 
     ``threshold``: for segmentation with independent (sigmoid) classes, the output value
     above which a pixel counts as predicted (0 for logits, 0.5 for probabilities); None
-    for mutually exclusive classes (argmax).
+    for mutually exclusive classes (argmax). ``backend``: ``"keras"`` (keras.ops, for a
+    model's compiled call; ``reduction_fn`` needs it) or ``"numpy"``.
     """
     if reduction_fn is not None:
         return functools.partial(_user_scores, reduction_fn=reduction_fn)
+    ops = array_namespace(backend)
     if task == "segmentation":
-        return functools.partial(_segmentation_scores, roi_mode=roi_mode, threshold=threshold)
-    return functools.partial(_vector_scores, predicted=task == "classification")
+        return functools.partial(_segmentation_scores, roi_mode=roi_mode, threshold=threshold,
+                                 ops=ops)
+    return functools.partial(_vector_scores, predicted=task == "classification", ops=ops)

@@ -2,6 +2,7 @@
 
 import inspect
 
+import keras
 import numpy as np
 import pytest
 from conftest import cam_model
@@ -166,3 +167,47 @@ def test_shapes_and_dtype(cls, net, X, batch, target, shape):
     assert explanation.score_map.dtype == np.float32
     assert explanation.maps.shape[:3] == ((5,) if batch else (1,)) + (16, 16)
     assert explanation.method == cls.method_name
+
+
+class _Subclassed(keras.Model):
+    """The layers of a Sequential model called from a subclassed model's own call."""
+
+    def __init__(self, layers):
+        super().__init__(name="wrapped")
+        self.parts = layers
+
+    def call(self, x):
+        for layer in self.parts:
+            x = layer(x)
+        return x
+
+
+def _variants(net):
+    """The same layers as a list-of-one model, a two-output model and a subclassed model."""
+    inputs = keras.Input(net.inputs[0].shape[1:])
+    x = inputs
+    for layer in net.layers:
+        x = layer(x)
+    extra = keras.layers.Dense(1, name="extra")(net.get_layer("gap").output)
+    two = keras.Model(net.inputs[0], [extra, net.outputs[0]])
+    subclassed = _Subclassed(list(net.layers))
+    subclassed(np.zeros((1, 16, 16, 3), "float32"))
+    return {"listed": keras.Model(inputs, [x]), "two": two, "subclassed": subclassed}
+
+
+@parametrize
+@pytest.mark.parametrize("variant", ["listed", "two", "subclassed"])
+def test_model_kinds_explain_alike(cls, net, X, variant):
+    """Check a list-of-one output, output= on two outputs and a subclassed model all give
+    the maps of the plain Sequential model."""
+    model = _variants(net)[variant]
+    options = {"output": 1} if variant == "two" else {}
+    got = _seeded(cls, model, **options).fit(X).explain(X, [0, 2])
+    want = _seeded(cls, net).fit(X).explain(X, [0, 2])
+    np.testing.assert_allclose(got.maps, want.maps, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got.targets, want.targets)
+    assert got.task == want.task == "classification"
+    if variant == "two":
+        assert got.output == "fc"
+        with pytest.raises(ValueError, match=r"2 outputs \(0 'extra'.*1 'fc'"):
+            cls(model).fit(X).explain(X)

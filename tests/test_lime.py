@@ -385,15 +385,16 @@ def test_nan_predictor_and_non_grid_upsampling():
 def test_aligned_buffers_reach_tensorflow_without_a_copy():
     """Check an aligned float32 buffer is shared with TensorFlow and others are copied."""
     from explainkit import _models
+    from explainkit._models._keras import as_tensor
 
     buffer = _models.aligned_empty((4, 8, 8, 3))
     assert buffer.ctypes.data % 64 == 0 and buffer.flags.c_contiguous
     buffer[:] = 1.0
-    shared = _models._tensor(buffer)
+    shared = as_tensor(buffer)
     buffer[0, 0, 0, 0] = 5.0
     assert float(shared[0, 0, 0, 0]) == 5.0
     misaligned = np.ones(4 * 8 * 8 * 3 + 1, np.float32)[1:].reshape(4, 8, 8, 3)
-    copied = _models._tensor(misaligned)
+    copied = as_tensor(misaligned)
     misaligned[0, 0, 0, 0] = 5.0
     assert float(copied[0, 0, 0, 0]) == 1.0
 

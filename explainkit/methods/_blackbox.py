@@ -7,8 +7,9 @@ and score every perturbed copy against those frozen choices.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
-from keras import ops
 
 from .._image import UPSAMPLING
 from .._models import BlackBox, predictor
@@ -85,11 +86,21 @@ class BlackBoxExplainer(Explainer):
         check_int("batch_size", self.batch_size)
         if self.progress is not None and not isinstance(self.progress, bool):
             raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
+        output = self.output
+        if output is not None and (isinstance(output, bool) or not isinstance(
+                output, numbers.Integral | str)):
+            raise TypeError(
+                "The 'output' parameter must be None, an output index or an output name. "
+                f"Got {output!r} of type {type(output).__name__} instead.")
         self._predictor = predictor(self.net)
 
     def _outputs(self, x: np.ndarray) -> np.ndarray:
-        """The predictor's raw output for a batch."""
-        return self._predictor.outputs(x)
+        """The predictor's raw (chosen) output for a batch."""
+        return self._predictor.outputs(x, self.output)
+
+    def _output_label(self, image_shape: tuple):
+        """The explained output, as recorded in the Explanation (None: the only one)."""
+        return self._predictor.output_label(image_shape, self.output)
 
     def _task(self, outputs: np.ndarray, final_activation: str | None) -> str:
         if self.task != "auto":
@@ -114,7 +125,7 @@ class BlackBoxExplainer(Explainer):
         the unchanged images and the resolved ``(N, K)`` target indices.
         """
         n = len(base_outputs)
-        final_activation = self._predictor.final_activation(image_shape)
+        final_activation = self._predictor.final_activation(image_shape, self.output)
         task = self._task(base_outputs, final_activation)
         index, single_target = resolve_targets(
             target, task=task, count=num_outputs(base_outputs.shape, task),
@@ -123,15 +134,17 @@ class BlackBoxExplainer(Explainer):
         threshold = 0.5 if final_activation == "sigmoid" else None
         roi_array, roi_mode = resolve_roi(roi, task=task, output_shape=base_outputs.shape,
                                           num_images=n)
-        score = score_function(task, roi_mode, threshold)
-        scores, resolved = score(ops.convert_to_tensor(base_outputs), index, roi_array)
+        backend = self._predictor.backend
+        score = score_function(task, roi_mode, threshold, backend=backend)
+        scores, resolved = score(base_outputs, index, roi_array)
         base_scores = check_finite(np.asarray(scores, dtype=np.float32))
         resolved = np.asarray(resolved)
         if roi_mode == "predicted":  # frozen on the unchanged image
             roi_array = predicted_roi(base_outputs, resolved, threshold)
-            score = score_function(task, "mask", threshold)
+            score = score_function(task, "mask", threshold, backend=backend)
         return task, single_target, score, base_scores, resolved, roi_array
 
     def _scores(self, batch: np.ndarray, resolved, roi_array, score) -> np.ndarray:
         """``(B, K)`` finite scores of a perturbed batch for the frozen targets."""
-        return check_finite(self._predictor.scores(batch, resolved, roi_array, score))
+        return check_finite(self._predictor.scores(batch, resolved, roi_array, score,
+                                                   self.output))

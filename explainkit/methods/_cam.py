@@ -7,12 +7,12 @@ computed from the feature activations and the gradients (``channel_weights``).
 from __future__ import annotations
 
 import numpy as np
-from keras import ops
 
 from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, upsample
 from .._models import keras_adapter
+from .._models._tokens import check_reshape
 from .._validation import check_images, check_int, check_option, example_shape
 from ..base import Explainer
 from ..targets import (
@@ -31,17 +31,28 @@ class BaseCAM(Explainer):
     Parameters
     ----------
     net : keras.Model
-        A Functional or Sequential Keras 3 model (nested models and models loaded from
-        ``.keras`` files included).
+        A Keras 3 model: Functional or Sequential (nested models and models loaded from
+        ``.keras`` or ``.h5`` files included) or subclassed.
     feature_layer : str or keras.layers.Layer, default="auto"
         The layer whose activations are weighted. "auto": the last layer, before the
-        reduction layer, whose output at the actual input size has spatial extent > 1,
-        skipping pooling, dropout, reshaping and normalisation layers. Layers inside nested
-        models can be named directly or by path (``"backbone/block5_conv3"``).
+        reduction layer, whose output at the actual input size has spatial extent > 1
+        (or is a token sequence that forms a grid), skipping pooling, dropout, reshaping
+        and normalisation layers. Layers inside nested models can be named directly or by
+        path (``"backbone/block5_conv3"``); in a subclassed model, by the path of layer
+        names or of the attributes that hold them (``"block5/block5_conv3"``).
     reduction_layer : str or keras.layers.Layer, default="auto"
         The layer whose output is scored. "auto": the logits before a final softmax or
-        sigmoid (a separate layer or the activation of the last Dense/Conv), the output
-        otherwise; per-pixel class scores for segmentation.
+        sigmoid (a separate layer, the activation of the last Dense/Conv, or a softmax /
+        sigmoid operation in a subclassed model's ``call``), the output otherwise;
+        per-pixel class scores for segmentation. With several outputs, naming a head
+        scores that head's output as it is.
+    output : int or str, optional
+        For a model with several outputs: the output to explain (its index, or its name:
+        the producing layer's name or the dict key), with reduction_layer="auto".
+    reshape : (int, int), optional
+        Read a token-sequence feature layer ``(N, T, C)`` as an ``h x w`` map, dropping
+        the ``T - h*w`` leading tokens. By default ``T = h*w`` or ``1 + h*w`` (a class
+        token first) with the image's aspect ratio, or square, is found automatically.
     reduction_fn : callable, optional
         ``reduction_fn(outputs) -> (n,)`` turns the reduction layer's output into one score
         per sample (keras.ops code), replacing ``target`` (MATLAB's ReductionFcn).
@@ -59,12 +70,14 @@ class BaseCAM(Explainer):
     """
 
     def __init__(self, net, *, feature_layer="auto", reduction_layer="auto", reduction_fn=None,
-                 output_upsampling="bicubic", relu=True, class_names=None, batch_size=32,
-                 task="auto"):
+                 output=None, reshape=None, output_upsampling="bicubic", relu=True,
+                 class_names=None, batch_size=32, task="auto"):
         self.net = net
         self.feature_layer = feature_layer
         self.reduction_layer = reduction_layer
         self.reduction_fn = reduction_fn
+        self.output = output
+        self.reshape = reshape
         self.output_upsampling = output_upsampling
         self.relu = relu
         self.class_names = class_names
@@ -78,6 +91,8 @@ class BaseCAM(Explainer):
 
     @classmethod
     def _combine(cls, activations, gradients):
+        from keras import ops
+
         maps = [
             ops.einsum("nhwc,nc->nhw", activations, cls.channel_weights(activations, g))
             for g in gradients
@@ -92,6 +107,13 @@ class BaseCAM(Explainer):
             raise TypeError(f"relu must be True or False; got {self.relu!r}.")
         if self.reduction_fn is not None and not callable(self.reduction_fn):
             raise TypeError(f"reduction_fn must be callable; got {self.reduction_fn!r}.")
+        if self.output is not None and not (
+                isinstance(self.reduction_layer, str) and self.reduction_layer == "auto"):
+            raise ValueError(
+                "output= chooses the output whose logits reduction_layer='auto' finds; "
+                f"reduction_layer={self.reduction_layer!r} names the layer itself. Pass one "
+                "of them.")
+        check_reshape(self.reshape)
 
     def fit(self, X=None, y=None):
         """Resolve the feature and reduction layers and the task.
@@ -112,9 +134,9 @@ class BaseCAM(Explainer):
         if X is not None:
             image_shape = example_shape(X, input_shape=adapter.input_shape)
         graph = adapter.graph(image_shape)
-        reduction = graph.reduction(self.reduction_layer)
-        feature = graph.feature(self.feature_layer, reduction)
-        output_shape = reduction.call.shape
+        reduction = graph.reduction(self.reduction_layer, self.output)
+        feature, grid = graph.feature(self.feature_layer, reduction, check_reshape(self.reshape))
+        output_shape = graph.reduction_shape(reduction)
         task = self.task
         if task == "auto":
             task = infer_task(output_shape, reduction.final_activation)
@@ -124,7 +146,9 @@ class BaseCAM(Explainer):
                 "segmentation needs (N, h, w, classes), the other tasks (N, outputs)."
             )
         self.feature_layer_ = graph.name(feature)
-        self.reduction_layer_ = graph.name(reduction.call)
+        self.reduction_layer_ = reduction.label
+        self.output_ = graph.reduction_output_label(reduction, self.output)
+        self.feature_grid_ = None if grid is None else (grid.height, grid.width)
         self.task_ = task
         self.n_outputs_ = num_outputs(output_shape, task)
         self._adapter, self._feature, self._reduction = adapter, feature, reduction
@@ -161,15 +185,16 @@ class BaseCAM(Explainer):
                 target, task=self.task_, count=self.n_outputs_, class_names=self.class_names,
                 num_images=n,
             )
-        output_shape = adapter.graph(images.shape[1:]).find(
-            self._reduction.call.path, "reduction_layer"
-        ).shape
+        graph = adapter.graph(images.shape[1:])
+        output_shape = graph.reduction_shape(self._reduction)
         roi_array, roi_mode = resolve_roi(roi, task=self.task_, output_shape=output_shape,
                                           num_images=n)
+        feature = graph.find(self._feature.path, "feature_layer")
+        grid = graph.grid(feature, check_reshape(self.reshape)) if len(feature.shape) == 3 else None
         function = adapter.gradient_function(
-            self._feature, self._reduction,
+            feature, self._reduction,
             score_function(self.task_, roi_mode, self._reduction.threshold, self.reduction_fn),
-            type(self)._combine,
+            type(self)._combine, grid,
         )  # fmt: skip
         parts = [function(images[c], index[c], roi_array[c]) for c in batches(n, self.batch_size)]
         maps, scores, resolved = (np.concatenate(p) for p in zip(*parts, strict=True))
@@ -182,5 +207,5 @@ class BaseCAM(Explainer):
             maps, targets=None if self.reduction_fn is not None else resolved, scores=scores,
             task=self.task_, images=images, single_image=single_image,
             single_target=single_target, feature_layer=self.feature_layer_,
-            reduction_layer=self.reduction_layer_,
+            reduction_layer=self.reduction_layer_, output=self.output_,
         )  # fmt: skip

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from keras import ops
-
 from ._cam import BaseCAM
 
 
@@ -36,11 +34,14 @@ class GradCAM(BaseCAM):
 
     @staticmethod
     def channel_weights(activations, gradients):
+        from keras import ops
+
         return ops.mean(gradients, axis=(1, 2))
 
 
 def gradcam(net, X, target=None, *, feature_layer="auto", reduction_layer="auto",
-            reduction_fn=None, roi=None, output_upsampling: str = "bicubic", relu: bool = True,
+            reduction_fn=None, output=None, reshape=None, roi=None,
+            output_upsampling: str = "bicubic", relu: bool = True,
             class_names=None, batch_size: int = 32, return_layers: bool = False,
             task: str = "auto"):
     """Grad-CAM maps of a Keras model, shaped like MATLAB's ``gradCAM`` output.
@@ -59,7 +60,7 @@ def gradcam(net, X, target=None, *, feature_layer="auto", reduction_layer="auto"
 
     Other Parameters
     ----------------
-    feature_layer, reduction_layer, reduction_fn, output_upsampling, relu
+    feature_layer, reduction_layer, reduction_fn, output, reshape, output_upsampling, relu
         See :class:`GradCAM`.
     class_names, batch_size, task
         See :class:`GradCAM`.
@@ -75,7 +76,8 @@ def gradcam(net, X, target=None, *, feature_layer="auto", reduction_layer="auto"
     """
     explainer = GradCAM(
         net, feature_layer=feature_layer, reduction_layer=reduction_layer,
-        reduction_fn=reduction_fn, output_upsampling=output_upsampling, relu=relu,
+        reduction_fn=reduction_fn, output=output, reshape=reshape,
+        output_upsampling=output_upsampling, relu=relu,
         class_names=class_names, batch_size=batch_size, task=task,
     ).fit(X)  # fmt: skip
     explanation = explainer.explain(X, target, roi=roi)

@@ -192,6 +192,9 @@ class ImageLIME(BlackBoxExplainer):
         Names of the outputs, so that targets can be given by name.
     progress : bool, optional
         Show a progress bar; None = only on long runs in an interactive terminal.
+    output : int or str, optional
+        For a model with several outputs (a list, tuple or dict): the output to explain,
+        by index or by name (the producing layer's name, or the dict key).
     task : {"auto", "classification", "regression", "segmentation"}, default="auto"
         As for :class:`OcclusionSensitivity`.
 
@@ -211,7 +214,7 @@ class ImageLIME(BlackBoxExplainer):
 
     def __init__(self, net, *, num_features=49, num_samples=2048, segmentation="superpixels",
                  model="tree", mask_value="auto", output_upsampling="nearest", batch_size=128,
-                 random_state=None, class_names=None, progress=None, task="auto"):
+                 random_state=None, class_names=None, progress=None, output=None, task="auto"):
         self.net = net
         self.num_features = num_features
         self.num_samples = num_samples
@@ -223,6 +226,7 @@ class ImageLIME(BlackBoxExplainer):
         self.random_state = random_state
         self.class_names = class_names
         self.progress = progress
+        self.output = output
         self.task = task
 
     def fit(self, X=None, y=None):
@@ -357,6 +361,7 @@ class ImageLIME(BlackBoxExplainer):
             single_image=single_image, single_target=single_target,
             feature_map=np.array(features, dtype=np.int32),
             feature_importance=[imp.astype(np.float32) for imp in importance],
+            output=self._output_label(images.shape[1:]),
         )  # fmt: skip
 
 
@@ -368,7 +373,7 @@ def image_lime(net, X, target=None, *, num_features: int = 49, num_samples: int 
                segmentation="superpixels", model: str = "tree", mask_value="auto",
                output_upsampling: str = "nearest", batch_size: int = 128, random_state=None,
                roi=None, class_names=None, return_features: bool = False, progress=None,
-               task: str = "auto"):
+               output=None, task: str = "auto"):
     """Image LIME maps, shaped like MATLAB's ``imageLIME`` outputs.
 
     Parameters are those of :class:`ImageLIME` and its ``explain``.
@@ -389,7 +394,7 @@ def image_lime(net, X, target=None, *, num_features: int = 49, num_samples: int 
         net, num_features=num_features, num_samples=num_samples, segmentation=segmentation,
         model=model, mask_value=mask_value, output_upsampling=output_upsampling,
         batch_size=batch_size, random_state=random_state, class_names=class_names,
-        progress=progress, task=task,
+        progress=progress, output=output, task=task,
     ).fit(X).explain(X, target, roi=roi)  # fmt: skip
     if not return_features:
         return explanation.score_map

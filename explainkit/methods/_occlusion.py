@@ -107,6 +107,9 @@ class OcclusionSensitivity(BlackBoxExplainer):
         Names of the outputs, so that targets can be given by name.
     progress : bool, optional
         Show a progress bar; None = only on long runs in an interactive terminal.
+    output : int or str, optional
+        For a model with several outputs (a list, tuple or dict): the output to explain,
+        by index or by name (the producing layer's name, or the dict key).
     task : {"auto", "classification", "regression", "segmentation"}, default="auto"
         "auto": segmentation for spatial outputs; classification for Keras models ending
         in softmax/sigmoid, for ``predict_proba``/``decision_function`` and for callables
@@ -132,7 +135,7 @@ class OcclusionSensitivity(BlackBoxExplainer):
 
     def __init__(self, net, *, mask_size="auto", stride="auto", mask_value="auto",
                  mask_clipping=True, output_upsampling="bicubic", batch_size=128, layer=None,
-                 channel=None, class_names=None, progress=None, task="auto"):
+                 channel=None, class_names=None, progress=None, output=None, task="auto"):
         self.net = net
         self.mask_size = mask_size
         self.stride = stride
@@ -144,6 +147,7 @@ class OcclusionSensitivity(BlackBoxExplainer):
         self.channel = channel
         self.class_names = class_names
         self.progress = progress
+        self.output = output
         self.task = task
 
     def fit(self, X=None, y=None):
@@ -193,7 +197,7 @@ class OcclusionSensitivity(BlackBoxExplainer):
     def _outputs(self, x: np.ndarray) -> np.ndarray:
         if self.layer_ is not None:
             return self._predictor.channel_scores(x, self._layer_call, int(self.channel))
-        return self._predictor.outputs(x)
+        return self._predictor.outputs(x, self.output)
 
     def _task(self, outputs: np.ndarray, final_activation: str | None) -> str:
         if self.layer_ is not None:
@@ -275,6 +279,7 @@ class OcclusionSensitivity(BlackBoxExplainer):
             maps, targets=None if self.layer_ is not None else resolved, scores=base_scores,
             task=task, images=images, single_image=single_image, single_target=single_target,
             feature_layer=self.layer_,
+            output=None if self.layer_ is not None else self._output_label(images.shape[1:]),
             params={**self._run_params(), "mask_size": mask, "stride": stride},
         )  # fmt: skip
 
@@ -283,7 +288,7 @@ def occlusion_sensitivity(net, X, target=None, *, mask_size="auto", stride="auto
                           mask_value="auto", mask_clipping: bool = True,
                           output_upsampling: str = "bicubic", batch_size: int = 128,
                           layer=None, channel=None, roi=None, class_names=None, progress=None,
-                          task: str = "auto"):
+                          output=None, task: str = "auto"):
     """Occlusion sensitivity maps, shaped like MATLAB's ``occlusionSensitivity`` output.
 
     Parameters are those of :class:`OcclusionSensitivity` and its ``explain``.
@@ -298,6 +303,6 @@ def occlusion_sensitivity(net, X, target=None, *, mask_size="auto", stride="auto
         net, mask_size=mask_size, stride=stride, mask_value=mask_value,
         mask_clipping=mask_clipping, output_upsampling=output_upsampling,
         batch_size=batch_size, layer=layer, channel=channel, class_names=class_names,
-        progress=progress, task=task,
+        progress=progress, output=output, task=task,
     ).fit(X)  # fmt: skip
     return explainer.explain(X, target, roi=roi).score_map
