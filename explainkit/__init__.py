@@ -1,18 +1,29 @@
-"""explainkit: MATLAB-style Grad-CAM, occlusion and LIME for Keras 3 and any predictor."""
+"""explainkit: MATLAB-style Grad-CAM, occlusion and LIME for Keras 3 and any predictor.
 
-from ._api import explain
-from ._explanation import Explanation
-from .base import Explainer
-from .methods import (
-    GradCAM,
-    ImageLIME,
-    OcclusionSensitivity,
-    gradcam,
-    image_lime,
-    occlusion_sensitivity,
-)
+The public names are loaded on first use, so that ``import explainkit`` (and the command
+line's ``--help``) stays fast; TensorFlow and Keras are imported only when a Keras model
+is explained, matplotlib only when something is plotted.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_EXPORTS = {
+    "explain": "._api",
+    "Explanation": "._explanation",
+    "Explainer": ".base",
+    "GradCAM": ".methods",
+    "ImageLIME": ".methods",
+    "OcclusionSensitivity": ".methods",
+    "gradcam": ".methods",
+    "image_lime": ".methods",
+    "occlusion_sensitivity": ".methods",
+}
 
 __all__ = [
     "Explainer",
@@ -25,3 +36,29 @@ __all__ = [
     "image_lime",
     "occlusion_sensitivity",
 ]
+
+if TYPE_CHECKING:  # pragma: no cover - for static analysers only
+    from ._api import explain
+    from ._explanation import Explanation
+    from .base import Explainer
+    from .methods import (
+        GradCAM,
+        ImageLIME,
+        OcclusionSensitivity,
+        gradcam,
+        image_lime,
+        occlusion_sensitivity,
+    )
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'explainkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
