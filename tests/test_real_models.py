@@ -284,6 +284,54 @@ def test_subclassed_auto_skips_side_branches_the_score_never_sees():
         gradcam(net, _x(1), feature_layer="b2_cnov")
 
 
+class Dense2(keras.Model):
+    """A subclassed model with no spatial layer at all."""
+
+    def __init__(self):
+        super().__init__()
+        self.flat = L.Flatten()
+        self.hidden = L.Dense(5, name="hidden")
+        self.out = L.Dense(2, name="out")
+
+    def call(self, x):
+        return self.out(self.hidden(self.flat(x)))
+
+
+def test_subclassed_model_without_feature_map_says_to_name_one():
+    """Check 'auto' without any spatial layer asks for a name and lists what was called."""
+    net = _built(Dense2)
+    with pytest.raises(ValueError, match=r"Name one with feature_layer=.*the layers called"):
+        gradcam(net, _x(1))
+    with pytest.raises(ValueError, match=r"subclassed \(no fixed input\).*fit\(X\)"):
+        explainkit.GradCAM(_built(Classifier)).fit()
+
+
+class Branchy(Classifier):
+    """A classifier that also computes a side branch its output ignores, and owns an unused
+    layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.aux = L.Conv2D(3, 1, name="aux")
+        self.unused = L.Conv2D(2, 1, name="unused")
+        self.unused.build((None, 8, 8, 6))
+
+    def call(self, x):
+        features = self.features(x)
+        self.aux(features)  # computed, never used
+        return tf.nn.softmax(self.head(self.gap(features)))
+
+
+def test_subclassed_feature_layer_off_the_score_path():
+    """Check 'auto' skips a side branch; naming it, or a layer never called, is refused."""
+    net = _built(Branchy)
+    assert explainkit.GradCAM(net).fit(_x(1)).feature_layer_ == "conv_b"
+    with pytest.raises(ValueError, match=r"does not depend on feature layer 'aux'.*candidates"):
+        gradcam(net, _x(1), feature_layer="aux")
+    with pytest.raises(ValueError, match=r"'unused' not found \(among the layers the model"):
+        gradcam(net, _x(1), feature_layer="unused")
+
+
 def test_subclassed_model_untouched_after_an_exception_in_call():
     """Check an exception inside call leaves no wrapper behind, and the model still works."""
     net = _built(SideOutputNet)

@@ -123,7 +123,7 @@ def graph_forward(model, x, capture: tuple[str, ...], logits_of: str | None = No
     return captured, output
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LayerCall:
     """One layer call seen by a probe (its path, other names it can be given, its output)."""
 

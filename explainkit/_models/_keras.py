@@ -74,7 +74,8 @@ class KerasModel:
         static = self.input_shape
         if image_shape is None:
             if static is None:
-                state = "is not built" if not self.model.built else "has no fixed input"
+                state = ("is subclassed (no fixed input)" if self.subclassed and self.model.built
+                         else "is not built")
                 raise ValueError(
                     f"The model {state}, so its input size is unknown; pass an example "
                     "image: fit(X)."
@@ -220,9 +221,15 @@ class KerasModel:
     def _compile(self, feature, reduction, score_fn, combine_fn, grid):
         from keras import ops
 
+
         feature_path = feature.path
         capture = (feature,) if reduction.source != "layer" else (feature, reduction.call)
         logits_of = reduction.call.path if reduction.pre_activation else None
+
+        hint = ""
+        if self.subclassed:
+            graph = next(g for g in self._graphs.values() if any(c is feature for c in g.calls))
+            hint = f" (candidates: {graph.candidates()})"
 
         def to_map(t):
             return t if grid is None else grid.to_map(ops, t)
@@ -243,7 +250,7 @@ class KerasModel:
                 if gradient is None:
                     raise ValueError(
                         f"The score does not depend on feature layer {feature_path!r}; "
-                        "choose a layer on the path to the reduction layer."
+                        f"choose a layer on the path to the reduction layer{hint}."
                     )
                 gradients.append(to_map(tf.cast(gradient, tf.float32)))
             activations = to_map(tf.cast(activations, tf.float32))
