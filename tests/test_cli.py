@@ -267,3 +267,18 @@ def test_load_images_gray_rgba_resize_and_preprocess(tmp_path):
     np.testing.assert_allclose(tf_style, rgba[None, ..., :3] / 127.5 - 1, atol=1e-3)
     with pytest.raises(ValueError, match=r"different sizes \(gray.png 20x24, rgba.png 16x16"):
         load_images([tmp_path / "gray.png", tmp_path / "rgba.png"], None, "none")
+
+
+@pytest.mark.parametrize("case", ["missing image", "unknown layer"])
+def test_user_error_from_the_real_command(case, files, tmp_path):
+    """Check `python -m explainkit` itself ends a user error with one line and status 2
+    (a file checked before TensorFlow loads, and a layer name checked after)."""
+    folder = files[0]
+    args = [a.format(f=folder) for a in USER_ERRORS[case][0]]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = _fresh_python("-m", "explainkit", "explain", *args, "--output", tmp_path / "out",
+                           env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("explainkit: error: ") and result.stderr.count("\n") == 1, (
+        result.stderr)
+    assert "Traceback" not in result.stderr
