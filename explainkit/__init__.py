@@ -16,6 +16,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "explain": "._api",
     "Explanation": "._explanation",
+    "config_context": "._config",
+    "get_config": "._config",
+    "set_config": "._config",
     "Explainer": ".base",
     "GradCAM": ".methods",
     "ImageLIME": ".methods",
@@ -31,14 +34,18 @@ __all__ = [
     "GradCAM",
     "ImageLIME",
     "OcclusionSensitivity",
+    "config_context",
     "explain",
+    "get_config",
     "gradcam",
     "image_lime",
     "occlusion_sensitivity",
+    "set_config",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from ._api import explain
+    from ._config import config_context, get_config, set_config
     from ._explanation import Explanation
     from .base import Explainer
     from .methods import (

@@ -194,7 +194,63 @@ def test_superpixels_far_fewer_than_asked_warns():
     noise = np.random.default_rng(0).uniform(size=(96, 96, 3))  # SLIC merges noise
     with pytest.warns(UserWarning, match=r"produced \d+ features .* num_features=49; using"):
         image_lime(_region_net(np.ones((96, 96), bool)), noise, num_samples=20,
-                   random_state=0)
+                   random_state=0, segmentation="slic")
+
+
+def _natural_and_noisy_images():
+    from skimage import data, transform
+
+    return {
+        "noise": np.random.default_rng(0).uniform(size=(64, 64, 3)),
+        "shapes": make_shapes(1, 64, random_state=0)[0][0],
+        "astronaut": transform.resize(data.astronaut(), (128, 128), anti_aliasing=True),
+        "coffee": transform.resize(data.coffee(), (100, 150), anti_aliasing=True),
+        "camera (gray)": transform.resize(data.camera(), (96, 96), anti_aliasing=True),
+    }
+
+
+@pytest.mark.parametrize("segmentation", ["superpixels", "slic"])
+def test_superpixels_are_scikit_image_slic0_and_slic(segmentation):
+    """Check "superpixels" is scikit-image's SLIC0 and "slic" its fixed-compactness SLIC."""
+    from skimage.segmentation import slic
+
+    image = _natural_and_noisy_images()["astronaut"].astype(np.float32)
+    _, features, _ = image_lime(lambda X: X.mean(axis=(1, 2, 3))[:, None], image,
+                                num_samples=4, random_state=0, segmentation=segmentation,
+                                return_features=True)
+    labels = slic(image.astype(np.float64), n_segments=49, compactness=10, sigma=1.0,
+                  start_label=0, convert2lab=True, slic_zero=segmentation == "superpixels")
+    np.testing.assert_array_equal(features, np.unique(labels, return_inverse=True)[1]
+                                  .reshape(labels.shape))
+
+
+@pytest.mark.parametrize("num_features", [16, 49, 100])
+@pytest.mark.parametrize("name", list(_natural_and_noisy_images()))
+def test_superpixel_count_lands_near_num_features(name, num_features):
+    """Check SLIC0 gives within 30% of the asked feature count on noisy and natural images."""
+    image = _natural_and_noisy_images()[name]
+    explainer = ImageLIME(lambda X: X.mean(axis=(1, 2, 3))[:, None], num_features=num_features)
+    features, counts = explainer.fit()._feature_maps(np.atleast_3d(image)[None])
+    assert 0.7 * num_features <= counts[0] <= 1.3 * num_features
+
+
+def test_segmentation_function():
+    """Check a segmentation function gives what its label image gives, and bad ones fail."""
+    from skimage.segmentation import felzenszwalb
+
+    X, _, masks = make_shapes(2, 32, random_state=3)
+    f = _region_net(masks[0])
+    segment = lambda image: felzenszwalb(image, scale=50)  # noqa: E731
+    got = ImageLIME(f, segmentation=segment, num_samples=64, random_state=0).fit().explain(X)
+    labels = np.stack([felzenszwalb(x, scale=50) for x in X])
+    want = ImageLIME(f, segmentation=labels, num_samples=64, random_state=0).fit().explain(X)
+    np.testing.assert_allclose(got.maps, want.maps)
+    np.testing.assert_array_equal(got.feature_map, want.feature_map)
+    with pytest.raises(ValueError, match=r"'<lambda>' must return a label image of the "
+                                         r"image's shape \(32, 32\); it returned shape \(32,\)"):
+        image_lime(f, X[0], segmentation=lambda image: image[0, :, 0].astype(int))
+    with pytest.raises(TypeError, match="must return integer labels.*float"):
+        image_lime(f, X[0], segmentation=lambda image: image[..., 0])
 
 
 # --- inputs and tasks ---------------------------------------------------------------------
@@ -404,7 +460,7 @@ def test_warnings_point_at_the_callers_line():
     noise = np.random.default_rng(0).uniform(size=(96, 96, 3))
     with pytest.warns(UserWarning, match="far fewer") as record:
         image_lime(_region_net(np.ones((96, 96), bool)), noise, num_samples=20,
-                   random_state=0)
+                   random_state=0, segmentation="slic")
     assert record[0].filename == __file__
 
 

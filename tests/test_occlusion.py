@@ -261,7 +261,7 @@ def _f(X):
         (_f, {"mask_value": "mean"}, ValueError, "'mask_value' parameter must be 'auto'"),
         (_f, {"layer": "conv", "channel": 0}, TypeError, "layer/channel need a Keras model"),
         (_f, {"layer": "conv"}, ValueError, "layer and channel go together"),
-        (_f, {"batch_size": 0}, ValueError, "'batch_size' parameter must be an int"),
+        (_f, {"batch_size": 0}, ValueError, "'batch_size' parameter must be 'auto' or an int"),
         (_f, {"output_upsampling": "linear"}, ValueError, "'output_upsampling' parameter"),
         (_f, {"roi": np.ones((8, 8), bool)}, ValueError, "roi applies to segmentation"),
         (lambda X: np.full((len(X), 2), np.nan), {}, ValueError, "NaN or Inf scores"),

@@ -11,9 +11,10 @@ import numbers
 
 import numpy as np
 
+from .._batching import check_batch_size
 from .._image import UPSAMPLING
 from .._models import BlackBox, predictor
-from .._validation import check_int, check_option
+from .._validation import check_option
 from ..base import Explainer
 from ..targets import (
     TASKS,
@@ -83,7 +84,7 @@ class BlackBoxExplainer(Explainer):
         """Check the parameters every black-box method has; wrap the predictor."""
         check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
         check_option("task", self.task, ("auto", *TASKS))
-        check_int("batch_size", self.batch_size)
+        check_batch_size(self.batch_size)
         if self.progress is not None and not isinstance(self.progress, bool):
             raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
         output = self.output

@@ -7,11 +7,11 @@ import zlib
 
 import numpy as np
 
-from .._batching import batches
+from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import upsample
 from .._models import aligned_empty
-from .._segmentation import SEGMENTATIONS, consecutive, grid, grid_shape, superpixels
+from .._segmentation import SEGMENTATIONS, consecutive, custom, grid, grid_shape, superpixels
 from .._validation import check_images, check_int, check_option, warn
 from ._blackbox import BlackBoxExplainer, mask_values
 
@@ -163,14 +163,18 @@ class ImageLIME(BlackBoxExplainer):
         estimator or Pipeline taking the image batch (``predict_proba``, else
         ``decision_function``, else ``predict``), or any ``f(images) -> scores``.
     num_features : int, default=49
-        Features to aim at with "superpixels" and "grid" (the result can have fewer).
+        Features to aim at with "superpixels", "slic" and "grid" (the result can differ).
     num_samples : int, default=2048
         Samples per image, the first being the unperturbed image.
-    segmentation : {"superpixels", "grid"} or array of int, default="superpixels"
-        "superpixels": SLIC (scikit-image; CIELAB for three channels); "grid": near-square
-        cells following the image's aspect ratio, numbered row by row; or a label image
-        ``(H, W)`` (or ``(N, H, W)``, one per image). Features are numbered 0..F-1 (a
-        label image is renumbered in the order of its values).
+    segmentation : {"superpixels", "slic", "grid"}, callable or array of int, \
+default="superpixels"
+        "superpixels": SLIC0 superpixels (scikit-image ``slic(slic_zero=True)``, adaptive
+        compactness, CIELAB for three channels), as MATLAB's ``superpixels``; "slic": SLIC
+        with a fixed compactness; "grid": near-square cells following the image's aspect
+        ratio, numbered row by row; a function ``f(image (H, W, C)) -> labels (H, W)``
+        (e.g. scikit-image's ``felzenszwalb``, ``quickshift`` or ``watershed``); or a
+        label image ``(H, W)`` (or ``(N, H, W)``, one per image). Features are numbered
+        0..F-1 (labels are renumbered in the order of their values).
     model : {"tree", "linear"}, default="tree"
         Surrogate: "tree" = a weighted regression tree, importance = its feature
         importances (non-negative); "linear" = lime's weighted ridge regression, importance
@@ -182,8 +186,9 @@ class ImageLIME(BlackBoxExplainer):
         "nearest": each pixel gets its feature's importance. With "grid", "none" returns
         the grid of cells and "bicubic" interpolates between cell centres; other
         segmentations support only "nearest" (a warning says so).
-    batch_size : int, default=128
-        Images per model call.
+    batch_size : "auto" or int, default="auto"
+        Images per model call: "auto" = as many as ``max_batch_bytes`` allows (see
+        :func:`explainkit.set_config`), at most 1024; an int is capped by that budget too.
     random_state : None, int, numpy Generator or RandomState
         Seeds the sampling (SLIC and the grid are deterministic). Each image's samples are
         seeded by ``random_state`` and the image's pixels, so results do not depend on
@@ -213,7 +218,7 @@ class ImageLIME(BlackBoxExplainer):
     method_name = "lime"
 
     def __init__(self, net, *, num_features=49, num_samples=2048, segmentation="superpixels",
-                 model="tree", mask_value="auto", output_upsampling="nearest", batch_size=128,
+                 model="tree", mask_value="auto", output_upsampling="nearest", batch_size="auto",
                  random_state=None, class_names=None, progress=None, output=None, task="auto"):
         self.net = net
         self.num_features = num_features
@@ -242,12 +247,13 @@ class ImageLIME(BlackBoxExplainer):
         check_option("model", self.model, SURROGATES)
         if isinstance(self.segmentation, str):
             check_option("segmentation", self.segmentation, SEGMENTATIONS)
-        else:
+        elif not callable(self.segmentation):
             labels = np.asarray(self.segmentation)
             if not np.issubdtype(labels.dtype, np.integer):
                 raise TypeError(
-                    "The 'segmentation' parameter must be 'superpixels', 'grid' or an integer "
-                    f"label image; got an array of dtype {labels.dtype}."
+                    "The 'segmentation' parameter must be 'superpixels', 'slic', 'grid', a "
+                    "function of an image or an integer label image; got an array of dtype "
+                    f"{labels.dtype}."
                 )
         _check_random_state(self.random_state)
         self._check_common()
@@ -268,8 +274,13 @@ class ImageLIME(BlackBoxExplainer):
                                            (n, height, width))
                 counts = [int(np.prod(grid_shape(height, width, self.num_features)))] * n
             else:
-                features = np.stack([superpixels(image, self.num_features) for image in images])
+                adaptive = segmentation == "superpixels"
+                features = np.stack([superpixels(image, self.num_features, adaptive=adaptive)
+                                     for image in images])
                 counts = [int(f.max()) + 1 for f in features]
+        elif callable(segmentation):
+            features = np.stack([custom(segmentation, image) for image in images])
+            counts = [int(f.max()) + 1 for f in features]
         else:
             labels = np.asarray(segmentation)
             if labels.shape not in ((height, width), (n, height, width)):
@@ -328,8 +339,9 @@ class ImageLIME(BlackBoxExplainer):
         generators = image_generators(self.random_state, images)
         samples = [draw_samples(g, self.num_samples, f) for g, f in zip(generators, counts,
                                                                          strict=True)]
+        batch_size = images_per_call(self.batch_size, images[0].nbytes)
         base_outputs = np.concatenate(
-            [self._outputs(images[s]) for s in batches(n, self.batch_size)]
+            [self._outputs(images[s]) for s in batches(n, batch_size)]
         )
         task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
             base_outputs, target, roi, images.shape[1:]
@@ -338,8 +350,8 @@ class ImageLIME(BlackBoxExplainer):
         scores = np.empty((n, self.num_samples, resolved.shape[1]), dtype=np.float32)
         scores[:, 0] = base_scores
         perturbed = self.num_samples - 1
-        perturb = _Perturber(images, replacement, features, samples, self.batch_size)
-        for chunk in batches(n * perturbed, self.batch_size, progress=self.progress,
+        perturb = _Perturber(images, replacement, features, samples, batch_size)
+        for chunk in batches(n * perturbed, batch_size, progress=self.progress,
                              desc="lime"):
             image_ids, rows = np.divmod(np.arange(chunk.start, chunk.stop), perturbed)
             rows += 1
@@ -366,12 +378,16 @@ class ImageLIME(BlackBoxExplainer):
 
 
 def _describe(segmentation) -> str:
-    return repr(segmentation) if isinstance(segmentation, str) else "<label image>"
+    if isinstance(segmentation, str):
+        return repr(segmentation)
+    if callable(segmentation):
+        return repr(getattr(segmentation, "__name__", type(segmentation).__name__))
+    return "<label image>"
 
 
 def image_lime(net, X, target=None, *, num_features: int = 49, num_samples: int = 2048,
                segmentation="superpixels", model: str = "tree", mask_value="auto",
-               output_upsampling: str = "nearest", batch_size: int = 128, random_state=None,
+               output_upsampling: str = "nearest", batch_size="auto", random_state=None,
                roi=None, class_names=None, return_features: bool = False, progress=None,
                output=None, task: str = "auto"):
     """Image LIME maps, shaped like MATLAB's ``imageLIME`` outputs.

@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .._batching import batches
+from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import apply_separable, interpolation_matrix
 from .._models import BlackBox, aligned_empty, keras_adapter
@@ -96,8 +96,10 @@ class OcclusionSensitivity(BlackBoxExplainer):
     output_upsampling : {"bicubic", "nearest", "none"}, default="bicubic"
         "none" returns one value per patch position; the others interpolate those values,
         each placed at its patch's centre, to every pixel.
-    batch_size : int, default=128
-        Occluded images per model call.
+    batch_size : "auto" or int, default="auto"
+        Occluded images per model call: "auto" = as many as ``max_batch_bytes`` allows
+        (see :func:`explainkit.set_config`), at most 1024; an int is capped by that budget
+        too (MATLAB's ``MiniBatchSize`` is 128).
     layer : str, optional
         With ``channel``: score the activation of this channel of this layer, summed over
         space, instead of an output (Keras graph models only).
@@ -134,7 +136,7 @@ class OcclusionSensitivity(BlackBoxExplainer):
     method_name = "occlusion"
 
     def __init__(self, net, *, mask_size="auto", stride="auto", mask_value="auto",
-                 mask_clipping=True, output_upsampling="bicubic", batch_size=128, layer=None,
+                 mask_clipping=True, output_upsampling="bicubic", batch_size="auto", layer=None,
                  channel=None, class_names=None, progress=None, output=None, task="auto"):
         self.net = net
         self.mask_size = mask_size
@@ -238,8 +240,9 @@ class OcclusionSensitivity(BlackBoxExplainer):
             raise ValueError("With layer/channel the score is the channel: target and roi "
                              "must be None.")
 
+        batch_size = images_per_call(self.batch_size, images[0].nbytes)
         base_outputs = np.concatenate(
-            [self._outputs(images[s]) for s in batches(n, self.batch_size)]
+            [self._outputs(images[s]) for s in batches(n, batch_size)]
         )
         task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
             base_outputs, target, roi, images.shape[1:]
@@ -253,8 +256,8 @@ class OcclusionSensitivity(BlackBoxExplainer):
         col_pixels = _window_pixels(cols, width)
         drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
         # Reused, and aligned so that a Keras model reads it without a copy.
-        buffer = aligned_empty((min(self.batch_size, n * positions), *images.shape[1:]))
-        for chunk in batches(n * positions, self.batch_size, progress=self.progress,
+        buffer = aligned_empty((min(batch_size, n * positions), *images.shape[1:]))
+        for chunk in batches(n * positions, batch_size, progress=self.progress,
                              desc="occlusion"):
             image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
             r, c = np.divmod(position, n_cols)
@@ -286,7 +289,7 @@ class OcclusionSensitivity(BlackBoxExplainer):
 
 def occlusion_sensitivity(net, X, target=None, *, mask_size="auto", stride="auto",
                           mask_value="auto", mask_clipping: bool = True,
-                          output_upsampling: str = "bicubic", batch_size: int = 128,
+                          output_upsampling: str = "bicubic", batch_size="auto",
                           layer=None, channel=None, roi=None, class_names=None, progress=None,
                           output=None, task: str = "auto"):
     """Occlusion sensitivity maps, shaped like MATLAB's ``occlusionSensitivity`` output.
