@@ -120,8 +120,6 @@ def main() -> None:
         checks[f"{budget} MiB: explainkit peak <= floor + 2 x budget"] = {
             "peak_MiB": peak / MiB, "limit_MiB": limit / MiB, "holds": peak <= limit}
     markdown = "\n".join([
-        f"# {NAME}",
-        "",
         f"Occlusion sensitivity of one {SIZE}x{SIZE} RGB image (MATLAB's default masks: 121 "
         "positions) on a small strided CNN; peak resident memory above the start of the "
         "call, sampled every millisecond in a fresh interpreter per case.",

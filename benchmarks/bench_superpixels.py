@@ -103,8 +103,6 @@ def main() -> None:
         lime_rows.append([segmentation, share, hits])
         print(lime_rows[-1], flush=True)
     markdown = "\n".join([
-        f"# {NAME}",
-        "",
         "LIME's feature maps on `explainkit.datasets.make_shapes` images (object mask known), "
         f"{IMAGES} images per case. Coverage = share of object pixels in features that are "
         "mostly object (higher is better); UE = undersegmentation error, the smaller part of "
