@@ -115,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--preprocess", choices=tuple(PREPROCESS), default="none",
                          help="pixel preprocessing: none = [0, 1], raw = 0-255, or a "
                               "keras.applications family (default: %(default)s)")
-    explain.add_argument("--batch-size", type=int, help="images per model call")
+    explain.add_argument("--batch-size", type=int,
+                         help="images per model call (default: Grad-CAM 32; occlusion and "
+                              "LIME as many as 256 MiB of images allow, at most 1024)")
     explain.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bars (default: on long runs in a terminal)")
     grad = explain.add_argument_group("Grad-CAM")
@@ -127,8 +129,10 @@ def _parser() -> argparse.ArgumentParser:
     lime = explain.add_argument_group("image LIME")
     lime.add_argument("--num-features", type=int, default=49)
     lime.add_argument("--num-samples", type=int, default=2048)
-    lime.add_argument("--segmentation", choices=("superpixels", "grid"),
-                      default="superpixels")
+    lime.add_argument("--segmentation", choices=("superpixels", "slic", "grid"),
+                      default="superpixels",
+                      help="superpixels = SLIC0 (MATLAB's default), slic = fixed-compactness "
+                           "SLIC, grid = near-square cells (default: %(default)s)")
     lime.add_argument("--surrogate", choices=("tree", "linear"), default="tree",
                       help="LIME's simple model (default: %(default)s)")
     lime.add_argument("--random-state", type=int, default=0)
