@@ -21,6 +21,14 @@ _EXPORTS = {
     "set_config": "._config",
     "Explainer": ".base",
     "GradCAM": ".methods",
+    "CAM": ".methods",
+    "AblationCAM": ".methods",
+    "EigenCAM": ".methods",
+    "GradCAMPlusPlus": ".methods",
+    "HiResCAM": ".methods",
+    "LayerCAM": ".methods",
+    "ScoreCAM": ".methods",
+    "XGradCAM": ".methods",
     "ImageLIME": ".methods",
     "OcclusionSensitivity": ".methods",
     "gradcam": ".methods",
@@ -29,6 +37,14 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "CAM",
+    "AblationCAM",
+    "EigenCAM",
+    "GradCAMPlusPlus",
+    "HiResCAM",
+    "LayerCAM",
+    "ScoreCAM",
+    "XGradCAM",
     "Explainer",
     "Explanation",
     "GradCAM",
@@ -49,9 +65,17 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from ._explanation import Explanation
     from .base import Explainer
     from .methods import (
+        CAM,
+        AblationCAM,
+        EigenCAM,
         GradCAM,
+        GradCAMPlusPlus,
+        HiResCAM,
         ImageLIME,
+        LayerCAM,
         OcclusionSensitivity,
+        ScoreCAM,
+        XGradCAM,
         gradcam,
         image_lime,
         occlusion_sensitivity,

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import inspect
 
+from . import methods  # noqa: F401  (defines, and so registers, every method)
 from ._explanation import Explanation
-from .base import Explainer
-from .methods import GradCAM, ImageLIME, OcclusionSensitivity
-
-METHODS: dict[str, type[Explainer]] = {
-    cls.method_name: cls for cls in (GradCAM, OcclusionSensitivity, ImageLIME)
-}
+from .base import METHODS
 
 
 def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanation:
@@ -25,8 +21,10 @@ def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanat
         One image or a batch of images, channels last.
     target : int, str, list or None
         What to explain; None = the prediction.
-    method : {"gradcam", "occlusion", "lime"}
-        The method.
+    method : str
+        The method's name: "gradcam", "gradcam++", "xgradcam", "layercam", "hirescam",
+        "eigencam", "scorecam", "ablationcam", "cam", "occlusion" or "lime" (the
+        ``method_name`` of each Explainer).
     **options
         The method's parameters (e.g. ``feature_layer=...``); ``roi`` is passed to
         ``explain``.

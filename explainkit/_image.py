@@ -22,10 +22,20 @@ def interpolation_matrix(coords: np.ndarray, size_in: int, method: str) -> np.nd
 
     ``coords`` are input pixel coordinates (0 = the centre of the first input pixel).
     ``"bicubic"`` uses Keys' kernel with symmetric (mirrored) borders, as MATLAB's
-    ``imresize`` does; ``"nearest"`` takes the closest input pixel.
+    ``imresize`` does; ``"bilinear"`` interpolates linearly with the edges clamped;
+    ``"nearest"`` takes the closest input pixel.
     """
     coords = np.asarray(coords, dtype=np.float64)
     matrix = np.zeros((len(coords), size_in))
+    if method == "bilinear":  # edges clamped, as tf.image.resize with half-pixel centres
+        clamped = np.clip(coords, 0, size_in - 1)
+        low = np.floor(clamped).astype(int)
+        high = np.minimum(low + 1, size_in - 1)
+        frac = clamped - low
+        rows = np.arange(len(coords))
+        np.add.at(matrix, (rows, low), 1 - frac)
+        np.add.at(matrix, (rows, high), frac)
+        return matrix
     if method == "nearest":
         nearest = np.clip(np.floor(coords + 0.5), 0, size_in - 1).astype(int)
         matrix[np.arange(len(coords)), nearest] = 1

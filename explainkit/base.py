@@ -9,6 +9,10 @@ from sklearn.utils.validation import check_is_fitted
 from ._explanation import Explanation
 from .targets import target_names
 
+#: Every method by its ``method_name``: ``explain``, the command line and the tests find
+#: them here (each registers itself when its class is defined).
+METHODS: dict[str, type] = {}
+
 
 class Explainer(BaseEstimator):
     """Base class of all explainers.
@@ -25,6 +29,14 @@ class Explainer(BaseEstimator):
 
     #: Short name used in ``explainkit.explain(method=...)`` and in explanations.
     method_name: str = ""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("method_name")
+        if name:  # a concrete method registers itself once
+            if name in METHODS and METHODS[name].__qualname__ != cls.__qualname__:
+                raise ValueError(f"method_name {name!r} is taken by {METHODS[name].__name__}.")
+            METHODS[name] = cls
 
     def fit(self, X=None, y=None):
         """Resolve what depends on the model; return ``self``."""

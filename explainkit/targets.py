@@ -152,7 +152,10 @@ def target_names(class_names, resolved: np.ndarray) -> np.ndarray | None:
 
 
 def resolve_roi(roi, *, task: str, output_shape: tuple, num_images: int):
-    """Turn ``roi`` into ``(array (N, h, w) float32, mode)`` for the score function."""
+    """Turn ``roi`` into ``(array float32, mode)`` for the score function.
+
+    A mask becomes ``(N, h, w, 1)``; the other modes get ones ``(N, 1, 1)``.
+    """
     ones = np.ones((num_images, 1, 1), dtype=np.float32)
     if roi is None:
         return ones, "all"
@@ -175,7 +178,7 @@ def resolve_roi(roi, *, task: str, output_shape: tuple, num_images: int):
             f"roi must have the model output's spatial shape {hw} (or {(num_images, *hw)} "
             f"for one mask per image); got shape {arr.shape}."
         )
-    return arr.astype(np.float32), "mask"
+    return arr.astype(np.float32)[..., None], "mask"  # (N, h, w, 1): every target alike
 
 
 def _fill(ops, index, default):
@@ -206,9 +209,8 @@ def _segmentation_scores(outputs, index, roi, *, roi_mode: str, threshold: float
     class_maps = ops.take_along_axis(outputs, gather, axis=-1)
     if roi_mode == "predicted":
         class_maps = class_maps * ops.take_along_axis(predicted, gather, axis=-1)
-    elif roi_mode == "mask":  # (N, h, w) for all targets or (N, h, w, K) one per target
-        roi = ops.cast(roi, class_maps.dtype)
-        class_maps = class_maps * (roi if len(roi.shape) == 4 else roi[..., None])
+    elif roi_mode == "mask":  # (N, h, w, 1) for all targets or (N, h, w, K) one per target
+        class_maps = class_maps * ops.cast(roi, class_maps.dtype)
     return ops.sum(class_maps, axis=(1, 2)), index
 
 

@@ -9,6 +9,7 @@ layers of interest are captured (``_capture``). Either way one compiled function
 from __future__ import annotations
 
 import collections
+import functools
 import weakref
 
 import keras
@@ -23,9 +24,20 @@ from ._graph import (
     Reduction,
     graph_forward,
     is_graph_model,
+    pre_activation,
     replay,
     squashing_op,
 )
+
+
+def _traced(fn):
+    """``fn`` compiled by ``tf.function`` (shapes relaxed rather than retraced).
+
+    The function is wrapped in a ``functools.partial`` first: TensorFlow counts traces per
+    code object, so the many closures of one code object compiled here (one per model,
+    layer and method) would otherwise read as one function retracing too often.
+    """
+    return tf.function(functools.partial(fn), reduce_retracing=True)
 
 
 def as_tensor(x: np.ndarray):
@@ -140,8 +152,7 @@ class KerasModel:
         model = self.model
 
         def build():
-            return tf.function(lambda x: _outputs.take(model(x, training=False), selector),
-                               reduce_retracing=True)
+            return _traced(lambda x: _outputs.take(model(x, training=False), selector))
 
         return np.asarray(self._compiled(("outputs", selector), build)(as_tensor(x)))
 
@@ -152,8 +163,7 @@ class KerasModel:
         path = call.path
 
         def build():
-            return tf.function(lambda x: self.forward(x, (call,))[0][path],
-                               reduce_retracing=True)
+            return _traced(lambda x: self.forward(x, (call,))[0][path])
 
         out = self._compiled(("activations", path), build)(tf.convert_to_tensor(x))
         return graph.name(call), np.asarray(out)
@@ -163,7 +173,7 @@ class KerasModel:
         path = layer.path
 
         def build():
-            @tf.function(reduce_retracing=True)
+            @_traced
             def step(x):
                 out = tf.cast(self.forward(x, (layer,))[0][path], tf.float32)
                 out = tf.gather(out, channel, axis=-1)
@@ -180,7 +190,7 @@ class KerasModel:
         model = self.model
 
         def build():
-            @tf.function(reduce_retracing=True)
+            @_traced
             def step(x, index, roi):
                 outputs = _outputs.take(model(x, training=False), selector)
                 return tf.cast(score_fn(outputs, index, roi)[0], tf.float32)
@@ -190,20 +200,71 @@ class KerasModel:
         step = self._compiled(("scores", score_fn, selector), build)
         return np.asarray(step(as_tensor(x), index, roi))
 
-    def gradient_function(self, feature: LayerCall, reduction: Reduction, score_fn, combine_fn,
-                          grid=None):
-        """A compiled ``f(x, index, roi) -> (combine_fn(A, grads), scores, resolved_index)``.
+    def gradient_function(self, features: tuple[LayerCall, ...], reduction: Reduction, score_fn,
+                          combine_fn, grids: tuple = ()):
+        """A compiled ``f(x, index, roi) -> ([combine_fn(A, grads)] per layer, scores, index)``.
 
         ``score_fn(outputs, index, roi) -> (scores (N, K), resolved (N, K))`` turns the
         reduction output into one score per sample and target; ``combine_fn(A, grads)``
-        turns the feature activations ``A`` ``(N, h, w, C)`` and the list of K gradients
-        dscore_k/dA into the method's result. ``grid`` reads a token-sequence feature layer
-        as a map. Both functions are keras.ops code; the function is compiled once per
-        (layers, score_fn, combine_fn, grid) and reused for every call on this model.
+        turns a feature layer's activations ``A`` ``(N, h, w, C)`` and the list of K
+        gradients dscore_k/dA into the method's result. ``grids`` read token-sequence
+        feature layers as maps (None for a layer that is one). One forward and backward
+        pass serves every feature layer; both functions are keras.ops code; the function is
+        compiled once per (layers, score_fn, combine_fn, grids) and reused on this model.
         """
-        key = ("gradient", feature.path, reduction.key, score_fn, combine_fn, grid)
-        return self._compiled(key, lambda: self._compile(feature, reduction, score_fn,
-                                                         combine_fn, grid))
+        features, grids = tuple(features), tuple(grids) or (None,) * len(features)
+        key = ("gradient", tuple(f.path for f in features), reduction.key, score_fn,
+               combine_fn, grids)
+        return self._compiled(key, lambda: self._compile(features, reduction, score_fn,
+                                                         combine_fn, grids))
+
+    def forward_function(self, features: tuple[LayerCall, ...], reduction: Reduction,
+                         score_fn, grids: tuple = ()):
+        """A compiled ``f(x, index, roi) -> ([A (N, h, w, C)] per layer, scores, index)``.
+
+        Forward only: for the methods that weight activations without gradients.
+        """
+        features, grids = tuple(features), tuple(grids) or (None,) * len(features)
+        key = ("forward", tuple(f.path for f in features), reduction.key, score_fn, grids)
+        return self._compiled(key, lambda: self._compile(features, reduction, score_fn, None,
+                                                         grids))
+
+    def reduction_scores(self, reduction: Reduction, score_fn, squash: str | None = None):
+        """A compiled ``f(x, index, roi) -> scores (N, K)`` of the reduction output.
+
+        ``squash``: "softmax" or "sigmoid" applied to the reduction output first (Score-CAM
+        scores a classifier's probabilities).
+        """
+        key = ("reduction_scores", reduction.key, score_fn, squash)
+
+        def build():
+            capture = () if reduction.call is None else (reduction.call,)
+            logits_of = reduction.call.path if reduction.pre_activation else None
+
+            @_traced
+            def step(x, index, roi):
+                captured, outputs = self.forward(x, capture, logits_of)
+                reduced = tf.cast(self._reduction_output(captured, outputs, reduction),
+                                  tf.float32)
+                if squash == "softmax":
+                    reduced = tf.nn.softmax(reduced, axis=-1)
+                elif squash == "sigmoid":
+                    reduced = tf.nn.sigmoid(reduced)
+                return tf.cast(score_fn(reduced, index, roi)[0], tf.float32)
+
+            return lambda x, index, roi: np.asarray(step(as_tensor(x), index, roi))
+
+        return self._compiled(key, build)
+
+    def ablation_function(self, feature: LayerCall, reduction: Reduction, score_fn):
+        """A compiled ``f(image (1, H, W, C), channels (B,), index, roi) -> scores (B, K)``.
+
+        The scores of the image with one feature channel each set to zero. For graph
+        models only the layers after the feature layer run on the B ablated copies (those
+        before it run once, on the image); a subclassed model runs whole.
+        """
+        key = ("ablation", feature.path, reduction.key, score_fn)
+        return self._compiled(key, lambda: self._compile_ablation(feature, reduction, score_fn))
 
     def _reduction_output(self, captured, outputs, reduction: Reduction):
         if reduction.source == "layer":
@@ -218,52 +279,165 @@ class KerasModel:
                 "(is TensorFlow running functions eagerly?); pass reduction_layer=...")
         return logits
 
-    def _compile(self, feature, reduction, score_fn, combine_fn, grid):
+    def _graph_of(self, call: LayerCall) -> LayerGraph:
+        """The probed graph that ``call`` belongs to."""
+        return next(g for g in self._graphs.values() if any(c is call for c in g.calls))
+
+    def _hint(self, feature: LayerCall) -> str:
+        if not self.subclassed:
+            return ""
+        return f" (candidates: {self._graph_of(feature).candidates()})"
+
+    def _compile(self, features, reduction, score_fn, combine_fn, grids):
+        """The forward (and, with ``combine_fn``, backward) pass of the CAM methods."""
         from keras import ops
 
-
-        feature_path = feature.path
-        capture = (feature,) if reduction.source != "layer" else (feature, reduction.call)
+        paths = [f.path for f in features]
+        capture = tuple(features) if reduction.source != "layer" else (
+            *features, reduction.call)
         logits_of = reduction.call.path if reduction.pre_activation else None
+        hints = [self._hint(f) for f in features]
 
-        hint = ""
-        if self.subclassed:
-            graph = next(g for g in self._graphs.values() if any(c is feature for c in g.calls))
-            hint = f" (candidates: {graph.candidates()})"
-
-        def to_map(t):
+        def to_map(t, grid):
+            t = tf.cast(t, tf.float32)
             return t if grid is None else grid.to_map(ops, t)
 
-        @tf.function(reduce_retracing=True)
+        @_traced
         def step(x, index, roi, num_targets):
-            with tf.GradientTape(persistent=num_targets > 1) as tape:
+            with tf.GradientTape(persistent=True) as tape:
                 tape.watch(x)
                 captured, outputs = self.forward(x, capture, logits_of)
-                activations = captured[feature_path]
+                activations = [captured[p] for p in paths]
                 reduced = self._reduction_output(captured, outputs, reduction)
                 scores, resolved = score_fn(reduced, index, roi)
                 scores = tf.cast(scores, tf.float32)
                 per_target = [scores[:, k] for k in range(num_targets)]
-            gradients = []
-            for score in per_target:
-                gradient = tape.gradient(score, activations)
-                if gradient is None:
-                    raise ValueError(
-                        f"The score does not depend on feature layer {feature_path!r}; "
-                        f"choose a layer on the path to the reduction layer{hint}."
-                    )
-                gradients.append(to_map(tf.cast(gradient, tf.float32)))
-            activations = to_map(tf.cast(activations, tf.float32))
-            return combine_fn(activations, gradients), scores, resolved
+            if combine_fn is None:
+                maps = [to_map(a, g) for a, g in zip(activations, grids, strict=True)]
+                return maps, scores, resolved
+            results = []
+            for path, hint, a, grid in zip(paths, hints, activations, grids, strict=True):
+                gradients = []
+                for score in per_target:
+                    gradient = tape.gradient(score, a)
+                    if gradient is None:
+                        raise ValueError(
+                            f"The score does not depend on feature layer {path!r}; "
+                            f"choose a layer on the path to the reduction layer{hint}."
+                        )
+                    gradients.append(to_map(gradient, grid))
+                results.append(combine_fn(to_map(a, grid), gradients))
+            return results, scores, resolved
 
         def run(x: np.ndarray, index: np.ndarray, roi: np.ndarray):
-            result, scores, resolved = step(
+            results, scores, resolved = step(
                 tf.convert_to_tensor(x), tf.convert_to_tensor(index),
                 tf.convert_to_tensor(roi), int(index.shape[1]),
             )  # fmt: skip
-            return np.asarray(result), np.asarray(scores), np.asarray(resolved)
+            return [np.asarray(r) for r in results], np.asarray(scores), np.asarray(resolved)
 
         return run
+
+    def _compile_ablation(self, feature, reduction, score_fn):
+        path = feature.path
+        logits_of = reduction.call.path if reduction.pre_activation else None
+
+        def ablate(activations, channels):
+            """(B, ...) copies of one image's activations, channel ``channels[b]`` zeroed."""
+            count = tf.shape(channels)[0]
+            keep = 1.0 - tf.one_hot(channels, tf.shape(activations)[-1], dtype=activations.dtype)
+            keep = tf.reshape(keep, tf.concat([[count], tf.ones([tf.rank(activations) - 2],
+                                                               tf.int32), [-1]], 0))
+            return activations * keep
+
+        def score(reduced, index, roi):
+            return tf.cast(score_fn(reduced, index, roi)[0], tf.float32)
+
+        if self.subclassed:
+            @_traced
+            def step(image, channels, index, roi):
+                def replace(call, args, kwargs):
+                    return ablate(call(*args, **kwargs), channels)
+
+                batch = tf.repeat(image, tf.shape(channels)[0], axis=0)
+                handlers = {feature.layer: replace}
+                captured = {}
+                if reduction.call is not None:
+                    def record(call, args, kwargs):
+                        if logits_of is not None:
+                            layer = reduction.call.layer
+                            captured[logits_of] = pre_activation(layer, args[0])
+                            return layer.activation(captured[logits_of])
+                        captured[reduction.call.path] = call(*args, **kwargs)
+                        return captured[reduction.call.path]
+
+                    handlers[reduction.call.layer] = record
+                with _capture.intercept(handlers):
+                    outputs = self.model(batch, training=False)
+                return score(self._reduction_output(captured, outputs, reduction), index, roi)
+        else:
+            graph_calls = self._graph_of(feature).calls
+            position = next(i for i, c in enumerate(graph_calls) if c is feature)
+            before = graph_calls[:position]
+            produced = {id(c.output): c.path for c in before}
+            needed = {produced[id(t)] for c in graph_calls[position + 1:] for t in
+                      _flat_inputs(c.inputs) if id(t) in produced}
+
+            @_traced
+            def step(image, channels, index, roi):
+                count = tf.shape(channels)[0]
+                cached, order = {}, iter(range(len(graph_calls)))
+
+                def first(path, layer, args, kwargs):
+                    i = next(order)
+                    if i > position:
+                        return _DUMMY
+                    out = layer(*args, **kwargs)
+                    if i == position or path in needed:
+                        cached[path] = out
+                    return out
+
+                replay(self.model, image, first)
+                ablated = ablate(cached[path], channels)
+                captured, order = {}, iter(range(len(graph_calls)))
+
+                def second(p, layer, args, kwargs):
+                    i = next(order)
+                    if i < position:
+                        if p not in needed:
+                            return _DUMMY
+                        value = cached[p]
+                        return tf.repeat(value, count, axis=0)
+                    if i == position:
+                        return ablated
+                    if p == logits_of:
+                        captured[p] = pre_activation(layer, args[0])
+                        return layer.activation(captured[p])
+                    out = layer(*args, **kwargs)
+                    captured[p] = out
+                    return out
+
+                outputs = replay(self.model, tf.repeat(image, count, axis=0), second)
+                return score(self._reduction_output(captured, outputs, reduction), index, roi)
+
+        def run(image, channels, index, roi):
+            return np.asarray(step(tf.convert_to_tensor(image), tf.convert_to_tensor(channels),
+                                   tf.convert_to_tensor(index), tf.convert_to_tensor(roi)))
+
+        return run
+
+
+#: What the ablation replay returns for layers it skips (their outputs are never read).
+_DUMMY = object()
+
+
+def _flat_inputs(inputs) -> list:
+    """The tensors in a layer call's (possibly nested) arguments."""
+    if isinstance(inputs, dict):
+        inputs = list(inputs.values())
+    if isinstance(inputs, (list, tuple)):
+        return [t for item in inputs for t in _flat_inputs(item)]
+    return [inputs]
 
 
 class _AdapterCache:

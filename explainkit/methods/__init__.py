@@ -1,19 +1,37 @@
 """Explanation methods, grouped by what they need from the model.
 
-White box (gradients of a Keras model): the CAM family. Black box (only predictions, any
-predictor): occlusion sensitivity and image LIME.
+White box (a Keras model's activations, and gradients where named): the CAM family —
+Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiRes-CAM (one forward and backward pass),
+Eigen-CAM and CAM (forward only), Score-CAM and Ablation-CAM (extra forward passes).
+Black box (only predictions, any predictor): occlusion sensitivity and image LIME.
 """
 
+from ._ablationcam import AblationCAM
 from ._cam import BaseCAM
+from ._classic_cam import CAM
+from ._eigencam import EigenCAM
 from ._gradcam import GradCAM, gradcam
+from ._gradcam_plusplus import GradCAMPlusPlus
+from ._hirescam import HiResCAM
+from ._layercam import LayerCAM
 from ._lime import ImageLIME, image_lime
 from ._occlusion import OcclusionSensitivity, occlusion_sensitivity
+from ._scorecam import ScoreCAM
+from ._xgradcam import XGradCAM
 
 __all__ = [
+    "CAM",
+    "AblationCAM",
     "BaseCAM",
+    "EigenCAM",
     "GradCAM",
+    "GradCAMPlusPlus",
+    "HiResCAM",
     "ImageLIME",
+    "LayerCAM",
     "OcclusionSensitivity",
+    "ScoreCAM",
+    "XGradCAM",
     "gradcam",
     "image_lime",
     "occlusion_sensitivity",

@@ -1,7 +1,9 @@
 """The CAM family's shared machinery: layers, gradients, targets, batching, upsampling.
 
-A CAM variant subclasses :class:`BaseCAM` and only says how the channel weights are
-computed from the feature activations and the gradients (``channel_weights``).
+A CAM variant subclasses :class:`BaseCAM` and only says how its map is computed: the
+channel weights from the feature activations and the gradients (``channel_weights``), or
+the whole map element-wise (``layer_map``); variants that need no gradient, or extra
+forward passes, override ``_layer_maps``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,27 @@ from ..targets import (
 )
 
 
+def cam_example(name: str) -> str:
+    """The Examples section of a CAM variant's docstring (a doctest on a tiny model)."""
+    return f"""
+    Examples
+    --------
+    >>> import keras, numpy as np
+    >>> from explainkit import {name}
+    >>> net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3),
+    ...                         keras.layers.GlobalAveragePooling2D(),
+    ...                         keras.layers.Dense(2, activation="softmax")])
+    >>> {name}(net).fit().explain(np.ones((16, 16, 3)), target=1).score_map.shape
+    (16, 16)
+"""
+
+
+def _concatenate(parts):
+    """Join per-mini-batch ``([maps] per layer, scores, resolved)`` along the images."""
+    layers = [np.concatenate([p[0][i] for p in parts]) for i in range(len(parts[0][0]))]
+    return layers, np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
+
+
 class BaseCAM(Explainer):
     """Base class of class-activation-map methods on Keras models.
 
@@ -39,7 +62,9 @@ class BaseCAM(Explainer):
         (or is a token sequence that forms a grid), skipping pooling, dropout, reshaping
         and normalisation layers. Layers inside nested models can be named directly or by
         path (``"backbone/block5_conv3"``); in a subclassed model, by the path of layer
-        names or of the attributes that hold them (``"block5/block5_conv3"``).
+        names or of the attributes that hold them (``"block5/block5_conv3"``). The
+        element-wise variants (LayerCAM, HiResCAM) also take a list of layers: each
+        layer's map is upsampled to the input and the maps are averaged.
     reduction_layer : str or keras.layers.Layer, default="auto"
         The layer whose output is scored. "auto": the logits before a final softmax or
         sigmoid (a separate layer, the activation of the last Dense/Conv, or a softmax /
@@ -84,20 +109,41 @@ class BaseCAM(Explainer):
         self.batch_size = batch_size
         self.task = task
 
+    #: Whether ``feature_layer`` may be a list (element-wise variants: maps fused by mean).
+    multi_layer = False
+
     @staticmethod
     def channel_weights(activations, gradients):
         """Weights ``(N, C)`` of the feature channels, from ``(N, h, w, C)`` tensors."""
         raise NotImplementedError
 
     @classmethod
+    def layer_map(cls, activations, gradients):
+        """The map ``(N, h, w)`` before the ReLU: ``sum_k w_k A_k`` (keras.ops)."""
+        from keras import ops
+
+        return ops.einsum("nhwc,nc->nhw", activations, cls.channel_weights(activations, gradients))
+
+    @classmethod
     def _combine(cls, activations, gradients):
         from keras import ops
 
-        maps = [
-            ops.einsum("nhwc,nc->nhw", activations, cls.channel_weights(activations, g))
-            for g in gradients
-        ]
-        return ops.stack(maps, axis=-1)
+        return ops.stack([cls.layer_map(activations, g) for g in gradients], axis=-1)
+
+    def _layer_maps(self, images, index, roi_array, roi_mode, features, grids):
+        """``([maps (N, h, w, K)] per feature layer, scores (N, K), resolved (N, K))``.
+
+        The default: one forward and backward pass per mini-batch, combined by
+        ``_combine``.
+        """
+        function = self._adapter.gradient_function(
+            features, self._reduction, self._score_function(roi_mode), type(self)._combine,
+            grids)
+        return _concatenate([function(images[c], index[c], roi_array[c])
+                             for c in batches(len(images), self.batch_size)])
+
+    def _score_function(self, roi_mode: str):
+        return score_function(self.task_, roi_mode, self._reduction.threshold, self.reduction_fn)
 
     def _validate_params(self) -> None:
         check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
@@ -114,6 +160,17 @@ class BaseCAM(Explainer):
                 f"reduction_layer={self.reduction_layer!r} names the layer itself. Pass one "
                 "of them.")
         check_reshape(self.reshape)
+        if isinstance(self.feature_layer, (list, tuple)):
+            if not self.multi_layer:
+                raise TypeError(
+                    f"{type(self).__name__} takes one feature_layer; a list of layers is for "
+                    "the element-wise variants (LayerCAM, HiResCAM). Got "
+                    f"{self.feature_layer!r}.")
+            if not self.feature_layer:
+                raise ValueError("feature_layer must not be an empty list.")
+
+    def _check_layers(self, graph, features, reduction) -> None:
+        """Variants with requirements on the model check them here (fit)."""
 
     def fit(self, X=None, y=None):
         """Resolve the feature and reduction layers and the task.
@@ -135,7 +192,13 @@ class BaseCAM(Explainer):
             image_shape = example_shape(X, input_shape=adapter.input_shape)
         graph = adapter.graph(image_shape)
         reduction = graph.reduction(self.reduction_layer, self.output)
-        feature, grid = graph.feature(self.feature_layer, reduction, check_reshape(self.reshape))
+        specs = self.feature_layer if isinstance(self.feature_layer, (list, tuple)) else [
+            self.feature_layer]
+        resolved = [graph.feature(spec, reduction, check_reshape(self.reshape)) for spec in specs]
+        features = [feature for feature, _ in resolved]
+        if len({f.path for f in features}) < len(features):
+            raise ValueError(f"feature_layer names a layer twice: {self.feature_layer!r}.")
+        self._check_layers(graph, features, reduction)
         output_shape = graph.reduction_shape(reduction)
         task = self.task
         if task == "auto":
@@ -145,13 +208,16 @@ class BaseCAM(Explainer):
                 f"task={task!r} does not fit the reduction layer's output shape {output_shape}: "
                 "segmentation needs (N, h, w, classes), the other tasks (N, outputs)."
             )
-        self.feature_layer_ = graph.name(feature)
+        names = [graph.name(f) for f in features]
+        grids = [None if g is None else (g.height, g.width) for _, g in resolved]
+        several = isinstance(self.feature_layer, (list, tuple))
+        self.feature_layer_ = names if several else names[0]
         self.reduction_layer_ = reduction.label
         self.output_ = graph.reduction_output_label(reduction, self.output)
-        self.feature_grid_ = None if grid is None else (grid.height, grid.width)
+        self.feature_grid_ = grids if several else grids[0]
         self.task_ = task
         self.n_outputs_ = num_outputs(output_shape, task)
-        self._adapter, self._feature, self._reduction = adapter, feature, reduction
+        self._adapter, self._features, self._reduction = adapter, features, reduction
         return self
 
     def explain(self, X, target=None, *, roi=None) -> Explanation:
@@ -189,20 +255,25 @@ class BaseCAM(Explainer):
         output_shape = graph.reduction_shape(self._reduction)
         roi_array, roi_mode = resolve_roi(roi, task=self.task_, output_shape=output_shape,
                                           num_images=n)
-        feature = graph.find(self._feature.path, "feature_layer")
-        grid = graph.grid(feature, check_reshape(self.reshape)) if len(feature.shape) == 3 else None
-        function = adapter.gradient_function(
-            feature, self._reduction,
-            score_function(self.task_, roi_mode, self._reduction.threshold, self.reduction_fn),
-            type(self)._combine, grid,
-        )  # fmt: skip
-        parts = [function(images[c], index[c], roi_array[c]) for c in batches(n, self.batch_size)]
-        maps, scores, resolved = (np.concatenate(p) for p in zip(*parts, strict=True))
-        if self.relu:
-            maps = np.maximum(maps, 0)
-        maps = upsample(maps, images.shape[1:3], self.output_upsampling)
-        if self.relu:
-            maps = np.maximum(maps, 0)  # bicubic overshoot dips below zero
+        features = [graph.find(f.path, "feature_layer") for f in self._features]
+        reshape = check_reshape(self.reshape)
+        grids = [graph.grid(f, reshape) if len(f.shape) == 3 else None for f in features]
+        layer_maps, scores, resolved = self._layer_maps(images, index, roi_array, roi_mode,
+                                                        features, grids)
+        size = images.shape[1:3]
+        if len(layer_maps) > 1 and self.output_upsampling == "none":
+            raise ValueError(
+                "output_upsampling='none' keeps each layer's resolution, so several feature "
+                "layers cannot be fused; use 'bicubic' or 'nearest'.")
+        fused = []
+        for maps in layer_maps:
+            if self.relu:
+                maps = np.maximum(maps, 0)
+            maps = upsample(maps, size, self.output_upsampling)
+            if self.relu:
+                maps = np.maximum(maps, 0)  # bicubic overshoot dips below zero
+            fused.append(maps)
+        maps = fused[0] if len(fused) == 1 else np.mean(fused, axis=0)
         return self._explanation(
             maps, targets=None if self.reduction_fn is not None else resolved, scores=scores,
             task=self.task_, images=images, single_image=single_image,
