@@ -16,6 +16,9 @@ import numpy as np
 
 DATA = Path(__file__).resolve().parent / "_data"
 MODELS = ("classifier", "regressor", "segmenter")
+#: The CAM variants the gallery compares (the classifier ends conv -> pooling -> Dense).
+CAM_FAMILY = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
+              "scorecam", "ablationcam", "cam")
 SEGMENT_NAMES = ("background", "square", "disc")
 
 
@@ -97,6 +100,15 @@ def run(output: str | Path = "explainkit-demo", *, quick: bool = False,
          "predicted class.")
     save(plotting.plot_lime(runs[2], num_top=3).figure_, "classification_lime.png",
          "LIME: only the three most important superpixels of the first image.")
+    cams = [explainkit.explain(net, X, method=m, class_names=SHAPE_NAMES)
+            for m in CAM_FAMILY]
+    shares = {e.method: _on_object(e.maps[..., 0], masks) for e in cams}
+    log("CAM family, share of each map on the object: "
+        + ", ".join(f"{m} {s:.2f}" for m, s in shares.items()))
+    save(plotting.plot_comparison(cams).figure_, "classification_cams.png",
+         "Classifier: the CAM family side by side for the predicted class (Grad-CAM, "
+         "Grad-CAM++, XGrad-CAM, Layer-CAM, HiResCAM, Eigen-CAM, Score-CAM, Ablation-CAM, "
+         "CAM).")
 
     # Regression: the object's share of the image, in percent; signed maps.
     net = load_model("regressor")

@@ -19,7 +19,7 @@ from conftest import PNG_SIGNATURE, ROOT, cam_model
 from skimage import io
 
 import explainkit
-from explainkit.cli import load_images, main
+from explainkit.cli import METHOD_NAMES, load_images, main
 
 HEAVY = ("tensorflow", "keras", "matplotlib")
 
@@ -64,7 +64,13 @@ def test_help_lists_every_option(capsys):
                    "--num-features", "--num-samples", "--segmentation", "--surrogate",
                    "--unsafe", "--debug"):
         assert option in text
-    assert "gradcam,occlusion,lime,all" in text and "arbitrary code" in text
+    assert "'all' = gradcam,occlusion,lime" in text and "arbitrary code" in text
+    from explainkit import methods  # noqa: F401  (registers every method)
+    from explainkit.base import METHODS
+
+    assert set(METHOD_NAMES) == set(METHODS)  # the list --help shows, without importing them
+    for name in METHOD_NAMES:
+        assert name in text
     assert "several outputs" in text and "index" in text and "name" in text
 
 
@@ -282,3 +288,22 @@ def test_user_error_from_the_real_command(case, files, tmp_path):
     assert result.stderr.startswith("explainkit: error: ") and result.stderr.count("\n") == 1, (
         result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def test_several_methods_and_the_cam_family(files, tmp_path, capsys):
+    """Check --method with a list of CAM variants writes their maps, equal to the API's."""
+    folder, net, images = files
+    status, _, err = _explain(capsys, folder / "model.keras", folder / "img0.png", "--method",
+                              "layercam,scorecam", "--output", tmp_path / "out")
+    assert status == 0, err
+    assert (tmp_path / "out" / "img0_layercam_scorecam.png").read_bytes()[:8] == PNG_SIGNATURE
+    saved = np.load(tmp_path / "out" / "explanations.npz")
+    X = images[:1].astype(np.float32) / 255.0
+    for method in ("layercam", "scorecam"):
+        np.testing.assert_allclose(saved[f"{method}_maps"],
+                                   explainkit.explain(net, X, method=method).maps,
+                                   rtol=1e-5, atol=1e-7)
+    with pytest.raises(SystemExit):
+        main(["explain", str(folder / "model.keras"), str(folder / "img0.png"), "--method",
+              "gradcam,nope"])
+    assert "unknown method 'nope'" in capsys.readouterr().err
