@@ -69,6 +69,26 @@ def pixel_classifier(size=12, channels=3, sharpness=5.0):
     return net
 
 
+class _Subclassed(keras.Model):
+    """The layers of a Sequential model called from a subclassed model's own call."""
+
+    def __init__(self, layers):
+        super().__init__(name="wrapped")
+        self.parts = layers
+
+    def call(self, x):
+        for layer in self.parts:
+            x = layer(x)
+        return x
+
+
+def subclassed_copy(net):
+    """A built subclassed model that calls ``net``'s layers (shared, not copied) in order."""
+    model = _Subclassed(list(net.layers))
+    model(np.zeros((1, *net.inputs[0].shape[1:]), "float32"))
+    return model
+
+
 ROOT = Path(__file__).resolve().parents[1]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

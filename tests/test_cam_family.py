@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import cam_model, seg_model
+from conftest import cam_model, seg_model, subclassed_copy
 
 import explainkit
 
@@ -212,19 +212,7 @@ def test_perturbation_cams_freeze_predicted_targets_and_roi(method):
 def test_ablation_on_a_subclassed_model_equals_the_graph_model(case):
     """Check Ablation-CAM of a subclassed model (run whole) equals the replayed graph's."""
     net, X, *_ = case
-
-    class Wrapped(keras.Model):
-        def __init__(self, layers):
-            super().__init__(name="wrapped")
-            self.parts = layers
-
-        def call(self, x):
-            for layer in self.parts:
-                x = layer(x)
-            return x
-
-    sub = Wrapped(list(net.layers))
-    sub(X[:1])
+    sub = subclassed_copy(net)
     for method in ("ablationcam", "scorecam", "eigencam", "gradcam++"):
         want = explainkit.explain(net, X, 1, method=method, feature_layer="conv").maps
         got = explainkit.explain(sub, X, 1, method=method, feature_layer="conv").maps

@@ -5,7 +5,7 @@ import inspect
 import keras
 import numpy as np
 import pytest
-from conftest import cam_model
+from conftest import cam_model, subclassed_copy
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
@@ -169,19 +169,6 @@ def test_shapes_and_dtype(cls, net, X, batch, target, shape):
     assert explanation.method == cls.method_name
 
 
-class _Subclassed(keras.Model):
-    """The layers of a Sequential model called from a subclassed model's own call."""
-
-    def __init__(self, layers):
-        super().__init__(name="wrapped")
-        self.parts = layers
-
-    def call(self, x):
-        for layer in self.parts:
-            x = layer(x)
-        return x
-
-
 def _variants(net):
     """The same layers as a list-of-one model, a two-output model and a subclassed model."""
     inputs = keras.Input(net.inputs[0].shape[1:])
@@ -190,9 +177,7 @@ def _variants(net):
         x = layer(x)
     extra = keras.layers.Dense(1, name="extra")(net.get_layer("gap").output)
     two = keras.Model(net.inputs[0], [extra, net.outputs[0]])
-    subclassed = _Subclassed(list(net.layers))
-    subclassed(np.zeros((1, 16, 16, 3), "float32"))
-    return {"listed": keras.Model(inputs, [x]), "two": two, "subclassed": subclassed}
+    return {"listed": keras.Model(inputs, [x]), "two": two, "subclassed": subclassed_copy(net)}
 
 
 @parametrize

@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._batching import batches, images_per_call
-from ..targets import predicted_roi, score_function
-from ._cam import BaseCAM, _concatenate, cam_example
-from ._scorecam import _identity
+from ..targets import score_function
+from ._cam import BaseCAM, cam_example, check_progress
 
 
 class AblationCAM(BaseCAM):
@@ -49,22 +48,13 @@ class AblationCAM(BaseCAM):
 
     def _validate_params(self) -> None:
         super()._validate_params()
-        if self.progress is not None and not isinstance(self.progress, bool):
-            raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
+        check_progress(self.progress)
 
     def _layer_maps(self, images, index, roi_array, roi_mode, features, grids):
         adapter, reduction = self._adapter, self._reduction
-        forward = adapter.forward_function(features, reduction, self._score_function(roi_mode),
-                                           grids)
-        (A,), scores, resolved = _concatenate(
-            [forward(images[c], index[c], roi_array[c])
-             for c in batches(len(images), self.batch_size)])
-        if roi_mode == "predicted":  # frozen on the unablated images
-            outputs = adapter.reduction_scores(reduction, _identity)
-            masks = predicted_roi(np.concatenate(
-                [outputs(images[c], index[c], roi_array[c])
-                 for c in batches(len(images), self.batch_size)]), resolved, reduction.threshold)
-            roi_array, roi_mode = masks.astype(np.float32), "mask"
+        (A,), scores, resolved = self._forward(images, index, roi_array, roi_mode, features,
+                                               grids)
+        roi_array, roi_mode = self._frozen_roi(images, index, roi_array, roi_mode, resolved)
         ablated = adapter.ablation_function(
             features[0], reduction,
             score_function(self.task_, roi_mode, reduction.threshold, self.reduction_fn))

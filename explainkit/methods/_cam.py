@@ -21,6 +21,7 @@ from ..targets import (
     TASKS,
     infer_task,
     num_outputs,
+    predicted_roi,
     resolve_roi,
     resolve_targets,
     score_function,
@@ -40,6 +41,17 @@ def cam_example(name: str) -> str:
     >>> {name}(net).fit().explain(np.ones((16, 16, 3)), target=1).score_map.shape
     (16, 16)
 """
+
+
+def check_progress(progress) -> None:
+    """A TypeError unless ``progress`` is None, True or False."""
+    if progress is not None and not isinstance(progress, bool):
+        raise TypeError(f"progress must be None, True or False; got {progress!r}.")
+
+
+def _identity_scores(outputs, index, roi):
+    """A score function returning the outputs themselves (to freeze ``roi="predicted"``)."""
+    return outputs, index
 
 
 def _concatenate(parts):
@@ -141,6 +153,27 @@ class BaseCAM(Explainer):
             grids)
         return _concatenate([function(images[c], index[c], roi_array[c])
                              for c in batches(len(images), self.batch_size)])
+
+    def _forward(self, images, index, roi_array, roi_mode, features, grids):
+        """``([A (N, h, w, C)] per feature layer, scores, resolved)``: forward passes only."""
+        forward = self._adapter.forward_function(features, self._reduction,
+                                                 self._score_function(roi_mode), grids)
+        return _concatenate([forward(images[c], index[c], roi_array[c])
+                             for c in batches(len(images), self.batch_size)])
+
+    def _frozen_roi(self, images, index, roi_array, roi_mode, resolved):
+        """``(roi_array, roi_mode)`` with ``"predicted"`` frozen on the unperturbed images.
+
+        Perturbation variants score changed images; the pixels predicted as the class are
+        those of the original image, as for the black-box methods.
+        """
+        if roi_mode != "predicted":
+            return roi_array, roi_mode
+        outputs = self._adapter.reduction_scores(self._reduction, _identity_scores)
+        reduced = np.concatenate([outputs(images[c], index[c], roi_array[c])
+                                  for c in batches(len(images), self.batch_size)])
+        masks = predicted_roi(reduced, resolved, self._reduction.threshold)
+        return masks.astype(np.float32), "mask"
 
     def _score_function(self, roi_mode: str):
         return score_function(self.task_, roi_mode, self._reduction.threshold, self.reduction_fn)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._batching import batches
-from ._cam import BaseCAM, _concatenate, cam_example
+from ._cam import BaseCAM, cam_example
 
 
 class CAM(BaseCAM):
@@ -50,10 +49,7 @@ class CAM(BaseCAM):
         self._kernel = call.layer.kernel
 
     def _layer_maps(self, images, index, roi_array, roi_mode, features, grids):
-        forward = self._adapter.forward_function(features, self._reduction,
-                                                 self._score_function(roi_mode), grids)
-        (A,), scores, resolved = _concatenate(
-            [forward(images[c], index[c], roi_array[c])
-             for c in batches(len(images), self.batch_size)])
+        (A,), scores, resolved = self._forward(images, index, roi_array, roi_mode,
+                                                   features, grids)
         kernel = np.asarray(self._kernel, dtype=np.float32)
         return [np.einsum("nhwc,cnk->nhwk", A, kernel[:, resolved])], scores, resolved

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._batching import batches
-from ._cam import BaseCAM, _concatenate, cam_example
+from ._cam import BaseCAM, cam_example
 
 
 def principal_map(activations: np.ndarray) -> np.ndarray:
@@ -43,11 +42,8 @@ class EigenCAM(BaseCAM):
     method_name = "eigencam"
 
     def _layer_maps(self, images, index, roi_array, roi_mode, features, grids):
-        forward = self._adapter.forward_function(features, self._reduction,
-                                                 self._score_function(roi_mode), grids)
-        layers, scores, resolved = _concatenate(
-            [forward(images[c], index[c], roi_array[c])
-             for c in batches(len(images), self.batch_size)])
+        layers, scores, resolved = self._forward(images, index, roi_array, roi_mode,
+                                                   features, grids)
         k = resolved.shape[1]
         maps = [np.repeat(np.stack([principal_map(a) for a in A])[..., None], k, axis=-1)
                 for A in layers]

@@ -10,7 +10,7 @@ import numpy as np
 from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import upsample
-from .._models import aligned_empty
+from .._models._buffers import batch_buffer
 from .._segmentation import SEGMENTATIONS, consecutive, custom, grid, grid_shape, superpixels
 from .._validation import check_images, check_int, check_option, warn
 from ._blackbox import BlackBoxExplainer, mask_values
@@ -110,14 +110,13 @@ class _Perturber:
     each time) and aligned, so that a Keras model reads it without a copy.
     """
 
-    def __init__(self, images, replacement, features, samples, batch_size: int):
-        n, height, width, channels = images.shape
+    def __init__(self, images, replacement, features, samples, buffer: np.ndarray):
+        _, height, width, channels = images.shape
         self.shape = (height, width, channels)
         self._pixel = np.dtype((np.void, 4 * channels))
         self.images, self.replacement = images, replacement
         self.features, self.samples = features, samples
-        size = min(batch_size, n * (samples[0].shape[0] - 1))
-        self._batch = aligned_empty((size, height * width * channels))
+        self._batch = buffer  # (B, H * W * C) float32, aligned
         self._image = None
 
     def _pixels(self, image: np.ndarray) -> np.ndarray:
@@ -350,14 +349,16 @@ default="superpixels"
         scores = np.empty((n, self.num_samples, resolved.shape[1]), dtype=np.float32)
         scores[:, 0] = base_scores
         perturbed = self.num_samples - 1
-        perturb = _Perturber(images, replacement, features, samples, batch_size)
-        for chunk in batches(n * perturbed, batch_size, progress=self.progress,
-                             desc="lime"):
-            image_ids, rows = np.divmod(np.arange(chunk.start, chunk.stop), perturbed)
-            rows += 1
-            batch = perturb(image_ids, rows)
-            scores[image_ids, rows] = self._scores(batch, resolved[image_ids],
-                                                   roi_array[image_ids], score)
+        size = min(batch_size, n * perturbed)
+        with batch_buffer((size, int(np.prod(images.shape[1:])))) as buffer:
+            perturb = _Perturber(images, replacement, features, samples, buffer)
+            for chunk in batches(n * perturbed, batch_size, progress=self.progress,
+                                 desc="lime"):
+                image_ids, rows = np.divmod(np.arange(chunk.start, chunk.stop), perturbed)
+                rows += 1
+                batch = perturb(image_ids, rows)
+                scores[image_ids, rows] = self._scores(batch, resolved[image_ids],
+                                                       roi_array[image_ids], score)
         importance = [
             fit_surrogate(self.model, samples[i], scores[i], int(generators[i].integers(2**31)))
             for i in range(n)

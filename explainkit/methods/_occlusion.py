@@ -9,7 +9,8 @@ import numpy as np
 from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import apply_separable, interpolation_matrix
-from .._models import BlackBox, aligned_empty, keras_adapter
+from .._models import BlackBox, keras_adapter
+from .._models._buffers import batch_buffer
 from .._validation import check_images, example_shape
 from ._blackbox import BlackBoxExplainer, check_finite, mask_values
 
@@ -63,7 +64,8 @@ def _occlude(images, replacement, image_ids, rows, cols, out):
     One gather into ``out[:B]`` (a buffer reused between batches) and one vectorised scatter
     of the windows; no per-mask copy.
     """
-    batch = np.take(images, image_ids, axis=0, out=out[: len(image_ids)])
+    # mode="clip": the ids are in range; the default "raise" gathers through a temporary.
+    batch = np.take(images, image_ids, axis=0, out=out[: len(image_ids)], mode="clip")
     ids, r, c = np.arange(len(image_ids))[:, None, None], rows[:, :, None], cols[:, None, :]
     batch[ids, r, c] = replacement[image_ids[:, None, None], r, c]
     return batch
@@ -256,18 +258,18 @@ class OcclusionSensitivity(BlackBoxExplainer):
         col_pixels = _window_pixels(cols, width)
         drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
         # Reused, and aligned so that a Keras model reads it without a copy.
-        buffer = aligned_empty((min(batch_size, n * positions), *images.shape[1:]))
-        for chunk in batches(n * positions, batch_size, progress=self.progress,
-                             desc="occlusion"):
-            image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
-            r, c = np.divmod(position, n_cols)
-            batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c],
-                             buffer)
-            if self.layer_ is not None:
-                scores = check_finite(self._outputs(batch))
-            else:
-                scores = self._scores(batch, resolved[image_ids], roi_array[image_ids], score)
-            drops[chunk] = base_scores[image_ids] - scores
+        with batch_buffer((min(batch_size, n * positions), *images.shape[1:])) as buffer:
+            for chunk in batches(n * positions, batch_size, progress=self.progress,
+                                 desc="occlusion"):
+                image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
+                r, c = np.divmod(position, n_cols)
+                batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c],
+                                 buffer)
+                if self.layer_ is not None:
+                    scores = check_finite(self._outputs(batch))
+                else:
+                    scores = self._scores(batch, resolved[image_ids], roi_array[image_ids], score)
+                drops[chunk] = base_scores[image_ids] - scores
         pixel_rows, pixel_cols = np.arange(height), np.arange(width)
         maps = drops.reshape(n, n_rows, n_cols, -1)
         if self.output_upsampling != "none":

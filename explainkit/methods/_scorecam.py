@@ -8,14 +8,9 @@ import numpy as np
 
 from .._batching import batches, images_per_call
 from .._image import resize_matrix
-from .._models import aligned_empty
-from ..targets import predicted_roi, score_function
-from ._cam import BaseCAM, _concatenate, cam_example
-
-
-def _identity(outputs, index, roi):
-    """A score function that returns the outputs themselves (for ``roi="predicted"``)."""
-    return outputs, index
+from .._models._buffers import batch_buffer
+from ..targets import score_function
+from ._cam import BaseCAM, cam_example, check_progress
 
 
 def channel_masks(activations: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -89,8 +84,7 @@ class ScoreCAM(BaseCAM):
             raise ValueError(
                 "The 'max_channels' parameter must be None or an int in the range [1, inf). "
                 f"Got {m!r} instead.")
-        if self.progress is not None and not isinstance(self.progress, bool):
-            raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
+        check_progress(self.progress)
 
     def _squash(self) -> str | None:
         reduction = self._reduction
@@ -102,33 +96,25 @@ class ScoreCAM(BaseCAM):
 
     def _layer_maps(self, images, index, roi_array, roi_mode, features, grids):
         adapter, reduction = self._adapter, self._reduction
-        forward = adapter.forward_function(features, reduction, self._score_function(roi_mode),
-                                           grids)
-        (A,), scores, resolved = _concatenate(
-            [forward(images[c], index[c], roi_array[c])
-             for c in batches(len(images), self.batch_size)])
-        if roi_mode == "predicted":  # frozen on the unmasked images
-            outputs = adapter.reduction_scores(reduction, _identity)
-            masks = predicted_roi(np.concatenate(
-                [outputs(images[c], index[c], roi_array[c])
-                 for c in batches(len(images), self.batch_size)]), resolved, reduction.threshold)
-            roi_array, roi_mode = masks.astype(np.float32), "mask"
+        (A,), scores, resolved = self._forward(images, index, roi_array, roi_mode, features,
+                                               grids)
+        roi_array, roi_mode = self._frozen_roi(images, index, roi_array, roi_mode, resolved)
         score = adapter.reduction_scores(
             reduction, score_function(self.task_, roi_mode, reduction.threshold,
                                       self.reduction_fn), self._squash())
         size = images.shape[1:3]
         per_call = images_per_call(self.batch_size, images[0].nbytes)
-        buffer = aligned_empty((per_call, *images.shape[1:]))
         maps = []
-        for i, image in enumerate(images):
-            channels = top_channels(A[i], self.max_channels)
-            weights = np.empty((len(channels), resolved.shape[1]), dtype=np.float32)
-            for chunk in batches(len(channels), per_call, progress=self.progress,
-                                 desc="scorecam"):
-                masks = channel_masks(A[i][..., channels[chunk]], size)
-                batch = np.multiply(image[None], masks[..., None], out=buffer[: len(masks)])
-                count = len(masks)
-                weights[chunk] = score(batch, np.repeat(resolved[i:i + 1], count, axis=0),
-                                       np.repeat(roi_array[i:i + 1], count, axis=0))
-            maps.append(np.einsum("hwc,ck->hwk", A[i][..., channels], weights))
+        with batch_buffer((per_call, *images.shape[1:])) as buffer:
+            for i, image in enumerate(images):
+                channels = top_channels(A[i], self.max_channels)
+                weights = np.empty((len(channels), resolved.shape[1]), dtype=np.float32)
+                for chunk in batches(len(channels), per_call, progress=self.progress,
+                                     desc="scorecam"):
+                    masks = channel_masks(A[i][..., channels[chunk]], size)
+                    batch = np.multiply(image[None], masks[..., None], out=buffer[: len(masks)])
+                    count = len(masks)
+                    weights[chunk] = score(batch, np.repeat(resolved[i:i + 1], count, axis=0),
+                                           np.repeat(roi_array[i:i + 1], count, axis=0))
+                maps.append(np.einsum("hwc,ck->hwk", A[i][..., channels], weights))
         return [np.stack(maps)], scores, resolved
