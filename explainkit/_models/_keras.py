@@ -257,11 +257,13 @@ class KerasModel:
         return self._compiled(key, build)
 
     def ablation_function(self, feature: LayerCall, reduction: Reduction, score_fn):
-        """A compiled ``f(image (1, H, W, C), channels (B,), index, roi) -> scores (B, K)``.
+        """``(prepare, scores)``: the scores of an image with one feature channel zeroed.
 
-        The scores of the image with one feature channel each set to zero. For graph
-        models only the layers after the feature layer run on the B ablated copies (those
-        before it run once, on the image); a subclassed model runs whole.
+        ``state = prepare(image (1, H, W, C))`` once per image, then
+        ``scores(state, channels (B,), index (B, K), roi) -> (B, K)`` per batch of
+        channels. For graph models ``prepare`` runs the layers up to the feature layer once
+        and ``scores`` only those after it, on the B ablated copies; a subclassed model
+        runs whole in ``scores``.
         """
         key = ("ablation", feature.path, reduction.key, score_fn)
         return self._compiled(key, lambda: self._compile_ablation(feature, reduction, score_fn))
@@ -378,36 +380,39 @@ class KerasModel:
         else:
             graph_calls = self._graph_of(feature).calls
             position = next(i for i, c in enumerate(graph_calls) if c is feature)
-            before = graph_calls[:position]
-            produced = {id(c.output): c.path for c in before}
-            needed = {produced[id(t)] for c in graph_calls[position + 1:] for t in
-                      _flat_inputs(c.inputs) if id(t) in produced}
+            produced = {id(c.output): c.path for c in graph_calls[:position]}
+            needed = sorted({produced[id(t)] for c in graph_calls[position + 1:] for t in
+                             _flat_inputs(c.inputs) if id(t) in produced})
 
             @_traced
-            def step(image, channels, index, roi):
-                count = tf.shape(channels)[0]
+            def prefix(image):
+                """The layers up to the feature layer, once: (kept tensors, activations)."""
                 cached, order = {}, iter(range(len(graph_calls)))
 
-                def first(path, layer, args, kwargs):
+                def first(p, layer, args, kwargs):
                     i = next(order)
                     if i > position:
                         return _DUMMY
                     out = layer(*args, **kwargs)
-                    if i == position or path in needed:
-                        cached[path] = out
+                    if i == position or p in needed:
+                        cached[p] = out
                     return out
 
                 replay(self.model, image, first)
-                ablated = ablate(cached[path], channels)
+                return [cached[p] for p in needed], cached[path]
+
+            @_traced
+            def suffix(image, kept, activations, channels, index, roi):
+                """The layers after the feature layer, on the ablated copies."""
+                count = tf.shape(channels)[0]
+                kept = dict(zip(needed, kept, strict=True))
+                ablated = ablate(activations, channels)
                 captured, order = {}, iter(range(len(graph_calls)))
 
                 def second(p, layer, args, kwargs):
                     i = next(order)
                     if i < position:
-                        if p not in needed:
-                            return _DUMMY
-                        value = cached[p]
-                        return tf.repeat(value, count, axis=0)
+                        return tf.repeat(kept[p], count, axis=0) if p in kept else _DUMMY
                     if i == position:
                         return ablated
                     if p == logits_of:
@@ -420,11 +425,24 @@ class KerasModel:
                 outputs = replay(self.model, tf.repeat(image, count, axis=0), second)
                 return score(self._reduction_output(captured, outputs, reduction), index, roi)
 
-        def run(image, channels, index, roi):
-            return np.asarray(step(tf.convert_to_tensor(image), tf.convert_to_tensor(channels),
+            def prepare(image):
+                image = tf.convert_to_tensor(image)
+                return (image, *prefix(image))
+
+            def scores(state, channels, index, roi):
+                return np.asarray(suffix(*state, tf.convert_to_tensor(channels),
+                                         tf.convert_to_tensor(index), tf.convert_to_tensor(roi)))
+
+            return prepare, scores
+
+        def prepare(image):
+            return tf.convert_to_tensor(image)
+
+        def scores(image, channels, index, roi):
+            return np.asarray(step(image, tf.convert_to_tensor(channels),
                                    tf.convert_to_tensor(index), tf.convert_to_tensor(roi)))
 
-        return run
+        return prepare, scores
 
 
 #: What the ablation replay returns for layers it skips (their outputs are never read).

@@ -55,18 +55,19 @@ class AblationCAM(BaseCAM):
         (A,), scores, resolved = self._forward(images, index, roi_array, roi_mode, features,
                                                grids)
         roi_array, roi_mode = self._frozen_roi(images, index, roi_array, roi_mode, resolved)
-        ablated = adapter.ablation_function(
+        prepare, ablated = adapter.ablation_function(
             features[0], reduction,
             score_function(self.task_, roi_mode, reduction.threshold, self.reduction_fn))
         channels = A.shape[-1]
         per_call = images_per_call(self.batch_size, A[0].nbytes)
         maps = []
         for i in range(len(images)):
+            state = prepare(images[i:i + 1])
             drops = np.empty((channels, resolved.shape[1]), dtype=np.float32)
             for chunk in batches(channels, per_call, progress=self.progress,
                                  desc="ablationcam"):
                 ids = np.arange(chunk.start, chunk.stop, dtype=np.int32)
-                drops[chunk] = ablated(images[i:i + 1], ids,
+                drops[chunk] = ablated(state, ids,
                                        np.repeat(resolved[i:i + 1], len(ids), axis=0),
                                        np.repeat(roi_array[i:i + 1], len(ids), axis=0))
             y = scores[i]
