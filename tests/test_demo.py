@@ -13,7 +13,7 @@ def test_demo_writes_the_gallery_and_every_file_it_lists(tmp_path):
     index = tmp_path / "out" / "index.html"
     assert f"open {index.resolve()}" in result.stdout
     links = re.findall(r'src="([^"]+)"', index.read_text())
-    assert len(links) == 5
+    assert len(links) == 6
     for name in links:
         assert (tmp_path / "out" / name).read_bytes()[:8] == PNG_SIGNATURE
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([*links,
@@ -24,3 +24,6 @@ def test_demo_writes_the_gallery_and_every_file_it_lists(tmp_path):
     assert predicted == true
     shares = [float(v) for v in re.findall(r"(?:gradcam|occlusion|lime) (\d\.\d\d)", line)]
     assert len(shares) == 3 and min(shares) > 0.2  # objects cover about 0.1 of each image
+    cams = next(s for s in result.stdout.splitlines() if s.startswith("CAM family"))
+    shares = [float(v) for v in re.findall(r"[a-z+]+ (\d\.\d\d)", cams)]
+    assert len(shares) == 9 and min(shares) > 0.2  # every CAM variant, on the object too
