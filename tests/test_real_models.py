@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import cam_model, subclassed_copy
 
 import explainkit
 from explainkit import gradcam, occlusion_sensitivity
@@ -483,3 +484,13 @@ def test_token_grids(tokens, image, expected):
     """Check which token counts form an h x w grid: aspect ratio first, else square."""
     grid = token_grid((None, tokens, 8), image)
     assert (None if grid is None else (grid.offset, grid.height, grid.width)) == expected
+
+
+def test_occlusion_of_a_channel_in_a_subclassed_model():
+    """Check occlusion's layer/channel form on a subclassed model equals its graph twin."""
+    net = cam_model(seed=1)
+    x = _x(1)[0]
+    want = occlusion_sensitivity(net, x, layer="conv", channel=2)
+    got = occlusion_sensitivity(subclassed_copy(net), x, layer="conv", channel=2)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-7)
+    assert np.abs(want).max() > 0

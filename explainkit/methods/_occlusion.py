@@ -104,7 +104,8 @@ class OcclusionSensitivity(BlackBoxExplainer):
         too (MATLAB's ``MiniBatchSize`` is 128).
     layer : str, optional
         With ``channel``: score the activation of this channel of this layer, summed over
-        space, instead of an output (Keras graph models only).
+        space, instead of an output (Keras models; a subclassed model's layers are named
+        as for Grad-CAM).
     channel : int, optional
         The channel of ``layer``.
     class_names : sequence of str, optional
