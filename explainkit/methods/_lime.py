@@ -17,6 +17,9 @@ from ._blackbox import BlackBoxExplainer, mask_values
 
 SURROGATES = ("tree", "linear")
 
+#: Perturbed images built per slice of a batch (a few MB: they stay in the CPU's cache).
+CHUNK = 64
+
 #: Width of lime's exponential kernel on the cosine distance (``LimeImageExplainer``'s default).
 KERNEL_WIDTH = 0.25
 
@@ -139,11 +142,15 @@ class _Perturber:
         batch = self._batch[:count]
         pixels = batch.view(self._pixel)  # (B, H W)
         starts = np.flatnonzero(np.r_[True, np.diff(image_ids) != 0])
-        for start, stop in zip(starts, np.r_[starts[1:], count], strict=True):
-            self._use(int(image_ids[start]))
-            keep = self.samples[self._image][rows[start:stop]][:, self._feature_of_pixel]
-            np.copyto(pixels[start:stop], self._hidden)
-            np.copyto(pixels[start:stop], self._values, where=keep)
+        for first, last in zip(starts, np.r_[starts[1:], count], strict=True):
+            self._use(int(image_ids[first]))
+            # In slices of CHUNK images, so that both passes run while the slice is cached
+            # (one pass over a 48 MB batch, then the other, was three times slower).
+            for start in range(first, last, CHUNK):
+                stop = min(start + CHUNK, last)
+                keep = self.samples[self._image][rows[start:stop]][:, self._feature_of_pixel]
+                np.copyto(pixels[start:stop], self._hidden)
+                np.copyto(pixels[start:stop], self._values, where=keep)
         return batch.reshape(count, *self.shape)
 
 
