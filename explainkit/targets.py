@@ -40,12 +40,10 @@ class _NumpyOps:
     expand_dims = staticmethod(np.expand_dims)
     reshape = staticmethod(np.reshape)
     shape = staticmethod(np.shape)
-    stack = staticmethod(np.stack)
     sum = staticmethod(np.sum)
     take_along_axis = staticmethod(np.take_along_axis)
     where = staticmethod(np.where)
     zeros_like = staticmethod(np.zeros_like)
-    convert_to_tensor = staticmethod(np.asarray)
 
     @staticmethod
     def cast(x, dtype):

@@ -133,6 +133,9 @@ def test_several_outputs_without_output_lists_them(heads, method):
         explainkit.explain(heads[0], _x(1), method=method, output="rge")
     with pytest.raises(ValueError, match="output=2 is out of range"):
         explainkit.explain(heads[0], _x(1), method=method, output=2)
+    with pytest.raises(TypeError, match=r"'output' parameter must be None, an output index "
+                                        r"or an output name. Got 2.5"):
+        explainkit.explain(heads[2], _x(1), method=method, output=2.5)  # one output
 
 
 def test_callable_with_several_outputs():

@@ -355,16 +355,12 @@ class LayerGraph:
 
     def reduction_output_label(self, reduction: Reduction, output=None):
         """The output ``reduction`` scores, as recorded (None for a one-output model)."""
+        if reduction.call is None or output is not None:
+            return self.output_label(output)
         if not _outputs.is_structure(self.output) or len(self.output) <= 1:
             return None
-        if reduction.call is None or output is not None:
-            return self.choose_output(output).label
-        entries = _outputs.list_outputs(self.output, self._name_of)
-        values = list(self.output.values()) if isinstance(self.output, dict) else self.output
-        for entry, tensor in zip(entries, values, strict=True):
-            producer = self.producer(tensor)
-            if producer is reduction.call or (producer is not None and reduction.call.output
-                                              is tensor):
+        for entry in _outputs.list_outputs(self.output, self._name_of):  # a named head
+            if _outputs.take(self.output, entry.key) is reduction.call.output:
                 return entry.label
         return None
 

@@ -304,19 +304,23 @@ class KerasModel:
             t = tf.cast(t, tf.float32)
             return t if grid is None else grid.to_map(ops, t)
 
+        def forward(x, index, roi):
+            captured, outputs = self.forward(x, capture, logits_of)
+            reduced = self._reduction_output(captured, outputs, reduction)
+            scores, resolved = score_fn(reduced, index, roi)
+            return [captured[p] for p in paths], tf.cast(scores, tf.float32), resolved
+
         @_traced
         def step(x, index, roi, num_targets):
-            with tf.GradientTape(persistent=True) as tape:
-                tape.watch(x)
-                captured, outputs = self.forward(x, capture, logits_of)
-                activations = [captured[p] for p in paths]
-                reduced = self._reduction_output(captured, outputs, reduction)
-                scores, resolved = score_fn(reduced, index, roi)
-                scores = tf.cast(scores, tf.float32)
-                per_target = [scores[:, k] for k in range(num_targets)]
-            if combine_fn is None:
+            if combine_fn is None:  # forward only: no tape
+                activations, scores, resolved = forward(x, index, roi)
                 maps = [to_map(a, g) for a, g in zip(activations, grids, strict=True)]
                 return maps, scores, resolved
+            # A persistent tape only when it is asked for more than one gradient.
+            with tf.GradientTape(persistent=num_targets * len(paths) > 1) as tape:
+                tape.watch(x)
+                activations, scores, resolved = forward(x, index, roi)
+                per_target = [scores[:, k] for k in range(num_targets)]
             results = []
             for path, hint, a, grid in zip(paths, hints, activations, grids, strict=True):
                 gradients = []

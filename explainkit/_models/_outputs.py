@@ -54,12 +54,22 @@ def list_outputs(outputs, name_of=None) -> list[Output]:
     return result
 
 
+def check_output(output) -> None:
+    """A TypeError unless ``output`` is None, an index or a name (before any model call)."""
+    if output is not None and (isinstance(output, bool) or not isinstance(
+            output, numbers.Integral | str)):
+        raise TypeError(
+            "The 'output' parameter must be None, an output index or an output name. "
+            f"Got {output!r} of type {type(output).__name__} instead.")
+
+
 def choose(outputs, output, name_of=None, *, hint: str = "output=") -> Output | None:
     """The output ``output`` names among ``outputs`` (None: the only one).
 
     Returns None for a plain array (nothing to choose). A ValueError lists the outputs
     when there are several and none was chosen, or the choice matches none of them.
     """
+    check_output(output)
     if not is_structure(outputs):
         if output not in (None, 0):
             raise ValueError(
@@ -78,26 +88,21 @@ def choose(outputs, output, name_of=None, *, hint: str = "output=") -> Output | 
             f"The model has {len(entries)} outputs ({listing}); choose one with {hint}"
             "<index or name>."
         )
-    if isinstance(output, numbers.Integral) and not isinstance(output, bool):
+    if isinstance(output, numbers.Integral):
         if not 0 <= output < len(entries):
             raise ValueError(
                 f"output={int(output)} is out of range: the model has {len(entries)} outputs "
                 f"({listing})."
             )
         return entries[int(output)]
-    if isinstance(output, str):
-        hits = [e for e in entries if output in e.names]
-        if not hits:
-            names = [n for e in entries for n in e.names]
-            raise ValueError(
-                f"output={output!r} names none of the model's outputs ({listing})"
-                f"{closest(output, names)}"
-            )
-        return hits[0]
-    raise TypeError(
-        f"output must be None, an output index or an output name; got {output!r} of type "
-        f"{type(output).__name__}."
-    )
+    hits = [e for e in entries if output in e.names]  # a name: check_output allowed no other
+    if not hits:
+        names = [n for e in entries for n in e.names]
+        raise ValueError(
+            f"output={output!r} names none of the model's outputs ({listing})"
+            f"{closest(output, names)}"
+        )
+    return hits[0]
 
 
 def take(outputs, key):

@@ -7,13 +7,12 @@ and score every perturbed copy against those frozen choices.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .._batching import check_batch_size
 from .._image import UPSAMPLING
 from .._models import BlackBox, predictor
+from .._models._outputs import check_output
 from .._validation import check_option
 from ..base import Explainer
 from ..targets import (
@@ -87,12 +86,7 @@ class BlackBoxExplainer(Explainer):
         check_batch_size(self.batch_size)
         if self.progress is not None and not isinstance(self.progress, bool):
             raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
-        output = self.output
-        if output is not None and (isinstance(output, bool) or not isinstance(
-                output, numbers.Integral | str)):
-            raise TypeError(
-                "The 'output' parameter must be None, an output index or an output name. "
-                f"Got {output!r} of type {type(output).__name__} instead.")
+        check_output(self.output)
         self._predictor = predictor(self.net)
 
     def _outputs(self, x: np.ndarray) -> np.ndarray:

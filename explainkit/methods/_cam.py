@@ -14,6 +14,7 @@ from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, upsample
 from .._models import keras_adapter
+from .._models._outputs import check_output
 from .._models._tokens import check_reshape
 from .._validation import check_images, check_int, check_option, example_shape
 from ..base import Explainer
@@ -186,6 +187,7 @@ class BaseCAM(Explainer):
             raise TypeError(f"relu must be True or False; got {self.relu!r}.")
         if self.reduction_fn is not None and not callable(self.reduction_fn):
             raise TypeError(f"reduction_fn must be callable; got {self.reduction_fn!r}.")
+        check_output(self.output)
         if self.output is not None and not (
                 isinstance(self.reduction_layer, str) and self.reduction_layer == "auto"):
             raise ValueError(
