@@ -129,7 +129,11 @@ class KerasModel:
         return self.graph(image_shape).output_label(output)
 
     def _output_key(self, image_shape: tuple, output):
-        return self.graph(image_shape).output_tensor(output)[1]
+        """The key that takes the chosen output (resolved once per input size and choice)."""
+        key = ("output_key", tuple(image_shape), output)
+        if key not in self._functions:
+            self._functions[key] = self.graph(image_shape).output_tensor(output)[1]
+        return self._functions[key]
 
     def forward(self, x, capture: tuple[LayerCall, ...], logits_of: str | None = None):
         """``(captured outputs by path, model output)``: the forward pass to use in a trace.
