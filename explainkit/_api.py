@@ -19,8 +19,9 @@ def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanat
         predictor).
     X : array-like
         One image or a batch of images, channels last.
-    target : int, str, list or None
-        What to explain; None = the prediction.
+    target : int, str, list, ndarray or None
+        What to explain; None = the prediction. A list is the same targets for every
+        image, a numpy array ``(N,)`` / ``(N, K)`` the target(s) of each image.
     method : str
         The method's name: "gradcam", "gradcam++", "xgradcam", "layercam", "hirescam",
         "eigencam", "scorecam", "ablationcam", "cam", "occlusion" or "lime" (the

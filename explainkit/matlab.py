@@ -9,7 +9,8 @@ several outputs).
 **Indices are 1-based here, as in MATLAB**; the rest of explainkit is 0-based.
 
 - An int label is a 1-based class (or output) index: ``label=1`` is the first class,
-  Python's ``target=0``. Lists and numpy integer arrays are converted element by element.
+  Python's ``target=0``. A list holds labels for every image; a numpy array ``(N,)`` /
+  ``(N, K)`` the label(s) of each image, as in the Python API; both element by element.
   0 and negative labels raise ValueError.
 - A str label is a class name (MATLAB's categorical label); it needs ``ClassNames``, since
   a Keras model does not carry its class names.
@@ -98,6 +99,12 @@ def _target(label: Label):
         return str(label)
     if np.ndim(label) == 0:
         return _index(label.item() if isinstance(label, np.ndarray) else label, "label")
+    if isinstance(label, np.ndarray):  # one label (row) per image, as everywhere
+        if label.dtype.kind in "US":
+            return label
+        items = [_index(item, "label") for item in label.ravel()]
+        return np.asarray(items, dtype=object if label.dtype == object else np.int64
+                          ).reshape(label.shape)
     return [_index(item, "label") for item in np.asarray(label, dtype=object).ravel()]
 
 

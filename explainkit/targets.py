@@ -12,6 +12,14 @@ semantic segmentation alike:
   the class predicted at the most pixels;
 - ``reduction_fn(outputs) -> (n,)`` replaces all of them (MATLAB's ``ReductionFcn``).
 
+The forms of ``target``, for every method, metric and :func:`~explainkit.compare` alike
+(:func:`resolve_targets` is the one place that reads them):
+
+- a scalar (an int, a class name) or None: one target for every image;
+- a Python list or tuple of K of them: the same K targets for every image (K maps each);
+- a numpy array of shape ``(N,)`` (ints or class names, e.g. the labels ``y``): one target
+  per image; ``(N, K)``: K targets per image. Its first axis must be the number of images.
+
 The score functions take the outputs, an ``(N, K)`` int32 index array (``-1`` = choose
 from the prediction) and an ROI array, and return the ``(N, K)`` scores and the resolved
 indices. They are written once against a small array namespace: ``keras.ops`` inside a
@@ -95,50 +103,81 @@ def _check_class_names(class_names, count: int) -> list[str] | None:
     return names
 
 
+def _target_index(item, *, task: str, count: int, names) -> int:
+    """The output index of one target item (an int or a class name)."""
+    if isinstance(item, np.generic):
+        item = item.item()
+    if isinstance(item, str):
+        if names is None:
+            raise ValueError(f"target {item!r} is a class name, but no class_names were given.")
+        if item not in names:
+            raise ValueError(f"target {item!r} is not a class name{closest(item, names)}")
+        return names.index(item)
+    if isinstance(item, numbers.Integral) and not isinstance(item, bool):
+        if not 0 <= item < count:
+            kind = "channels" if task == "segmentation" else "outputs"
+            raise ValueError(
+                f"target {int(item)} is out of range: the model has {count} {kind} "
+                f"(valid targets 0..{count - 1})."
+            )
+        return int(item)
+    raise TypeError(
+        "target must be None, an int, a class name, a list of them or a numpy array of "
+        f"them (one per image); got {item!r} of type {type(item).__name__}."
+    )
+
+
 def resolve_targets(
     target, *, task: str, count: int, class_names=None, num_images: int
 ) -> tuple[np.ndarray, bool]:
     """Turn a user target into an ``(N, K)`` int32 index array.
+
+    ``target`` is None, an int or class name (one target for every image), a list or tuple
+    of them (the same K targets for every image), or a numpy array ``(N,)`` / ``(N, K)``
+    (one / K targets per image).
 
     Returns
     -------
     index : ndarray of int32, shape (num_images, K)
         ``-1`` where the target is chosen from the prediction.
     single : bool
-        True when one target (not a list) was given: maps then have no K axis.
+        True when one target per image was given (a scalar, None or an ``(N,)`` array):
+        maps then have no K axis.
     """
     names = _check_class_names(class_names, count)
-    single = target is None or isinstance(target, str) or np.ndim(target) == 0
     if isinstance(target, np.ndarray) and target.ndim == 0:
         target = target.item()  # a 0-d array, e.g. np.array(3), is its one value
-    items = [target] if single else list(np.asarray(target, dtype=object).ravel())
-    if not items:
-        raise ValueError("target must not be empty; got an empty list.")
-    index = []
-    for item in items:
-        if item is None and single:
-            index.append(-1)
-        elif isinstance(item, str):
-            if names is None:
-                raise ValueError(
-                    f"target {item!r} is a class name, but no class_names were given."
-                )
-            if item not in names:
-                raise ValueError(f"target {item!r} is not a class name{closest(item, names)}")
-            index.append(names.index(item))
-        elif isinstance(item, numbers.Integral) and not isinstance(item, bool):
-            if not 0 <= item < count:
-                kind = "channels" if task == "segmentation" else "outputs"
-                raise ValueError(
-                    f"target {int(item)} is out of range: the model has {count} {kind} "
-                    f"(valid targets 0..{count - 1})."
-                )
-            index.append(int(item))
-        else:
-            raise TypeError(
-                "target must be None, an int, a class name or a list of them; got "
-                f"{item!r} of type {type(item).__name__}."
+
+    def index_of(item):
+        return _target_index(item, task=task, count=count, names=names)
+
+    if isinstance(target, np.ndarray):
+        if target.ndim > 2 or len(target) != num_images:
+            raise ValueError(
+                "target as a numpy array gives the targets of each image: shape "
+                f"({num_images},) or ({num_images}, K) for these {num_images} image(s); got "
+                f"shape {target.shape}. Pass a list for the same targets on every image."
             )
+        if target.dtype.kind == "f":
+            raise TypeError(
+                "target as a numpy array must hold ints or class names; got an array of dtype "
+                f"{target.dtype}."
+            )
+        per_image = target.reshape(num_images, -1)
+        if per_image.shape[1] == 0:
+            raise ValueError("target must not be empty; got an array of shape "
+                             f"{target.shape}.")
+        index = np.asarray([[index_of(item) for item in row] for row in per_image],
+                           dtype=np.int32).reshape(per_image.shape)
+        return index, target.ndim == 1
+    single = target is None or isinstance(target, str) or np.ndim(target) == 0
+    if single:
+        index = [-1 if target is None else index_of(target)]
+    else:
+        items = list(np.asarray(target, dtype=object).ravel())
+        if not items:
+            raise ValueError("target must not be empty; got an empty list.")
+        index = [index_of(item) for item in items]
     return np.tile(np.asarray(index, dtype=np.int32), (num_images, 1)), single
 
 

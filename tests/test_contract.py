@@ -196,3 +196,29 @@ def test_model_kinds_explain_alike(cls, net, X, variant):
         assert got.output == "fc"
         with pytest.raises(ValueError, match=r"2 outputs \(0 'extra'.*1 'fc'"):
             cls(model).fit(X).explain(X)
+
+
+@parametrize
+def test_per_image_targets(cls, net, X):
+    """Check a numpy (N,) target is one target per image and (N, K) K per image: the maps
+    equal those of each image explained alone with its own target(s)."""
+    explainer = _seeded(cls, net).fit(X)
+    labels = np.array([0, 2, 1, 3, 2])
+    got = explainer.explain(X, labels)
+    assert got.score_map.shape == (5, 16, 16)
+    np.testing.assert_array_equal(got.targets[:, 0], labels)
+    pairs = np.array([[0, 1], [2, 0], [1, 1], [3, 2], [2, 3]])
+    got_pairs = explainer.explain(X, pairs)
+    assert got_pairs.score_map.shape == (5, 16, 16, 2)
+    for i in (0, 3):
+        alone = explainer.explain(X[i:i + 1], int(labels[i])).maps
+        np.testing.assert_allclose(got.maps[i:i + 1], alone, rtol=1e-5, atol=1e-6)
+        alone = explainer.explain(X[i:i + 1], list(pairs[i])).maps
+        np.testing.assert_allclose(got_pairs.maps[i:i + 1], alone, rtol=1e-5, atol=1e-6)
+    # A list keeps meaning the same targets for every image.
+    np.testing.assert_array_equal(explainer.explain(X, [0, 2, 1, 3, 2]).targets,
+                                  np.tile([0, 2, 1, 3, 2], (5, 1)))
+    with pytest.raises(ValueError, match=r"shape \(5,\) or \(5, K\).*got shape \(3,\)"):
+        explainer.explain(X, np.array([0, 1, 2]))
+    with pytest.raises(TypeError, match="ints or class names.*float"):
+        explainer.explain(X, labels.astype(float))

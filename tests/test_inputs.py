@@ -45,9 +45,11 @@ def test_return_layers_and_explanation_fields(cam_net, images):
 
 
 def test_numpy_integer_targets(cam_net, images):
-    """Check numpy scalars, 0-d arrays and integer arrays work as targets like ints and lists."""
+    """Check numpy scalars and 0-d arrays work as ints, and an (N, K) array with equal rows
+    as the list of those K targets."""
     expected = explainkit.gradcam(cam_net, images, 2)
     for target in (np.int64(2), np.array(2)):
         np.testing.assert_array_equal(explainkit.gradcam(cam_net, images, target), expected)
-    np.testing.assert_array_equal(explainkit.gradcam(cam_net, images, np.array([2, 0])),
+    rows = np.tile([2, 0], (len(images), 1))
+    np.testing.assert_array_equal(explainkit.gradcam(cam_net, images, rows),
                                   explainkit.gradcam(cam_net, images, [2, 0]))

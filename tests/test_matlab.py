@@ -50,17 +50,31 @@ def test_module_surface():
         (np.str_("c"), "c"),
         ([1, 3], [0, 2]),
         ((2,), [1]),
-        (np.array([1, 2, 4]), [0, 1, 3]),
         (["a", 2], ["a", 1]),
-        (np.array(["a", "d"]), ["a", "d"]),
     ],
 )
 def test_labels_are_one_based(label, target):
-    """Check int labels lose 1 (elementwise in lists and arrays) and names pass unchanged."""
+    """Check int labels lose 1 (elementwise in lists) and names pass unchanged."""
     got = _target(label)
     assert got == target
     if isinstance(got, list):
         assert all(type(item) in (int, str) for item in got)
+
+
+@pytest.mark.parametrize(
+    ("label", "target"),
+    [
+        (np.array([1, 2, 4]), [0, 1, 3]),
+        (np.array([[1, 2], [4, 3]]), [[0, 1], [3, 2]]),
+        (np.array(["a", "d"]), ["a", "d"]),
+    ],
+)
+def test_label_arrays_stay_per_image(label, target):
+    """Check a numpy label array stays an array of the same shape (one row per image),
+    1-based ints made 0-based."""
+    got = _target(label)
+    assert isinstance(got, np.ndarray) and got.shape == label.shape
+    assert got.tolist() == target
 
 
 @pytest.mark.parametrize("label", [0, -1, [1, 0], np.array([2, -3]), np.int32(0)])

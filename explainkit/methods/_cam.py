@@ -263,8 +263,10 @@ class BaseCAM(Explainer):
         X : array-like
             One image ``(H, W, C)``, ``(H, W)`` for one-channel models, or a batch
             ``(N, H, W, C)``; uint8 or float, preprocessed as the model expects.
-        target : int, str, list or None
-            What to explain (see :mod:`explainkit.targets`); a list gives one map per target.
+        target : int, str, list, ndarray or None
+            What to explain (see :mod:`explainkit.targets`); a list gives one map per
+            target for every image, a numpy array ``(N,)`` / ``(N, K)`` the target(s) of
+            each image.
         roi : bool array or "predicted", optional
             Segmentation only: the pixels whose class scores are summed, at the model
             output's resolution, ``(h, w)`` or ``(N, h, w)``.

@@ -52,9 +52,10 @@ def gradcam(net, X, target=None, *, feature_layer="auto", reduction_layer="auto"
         The model.
     X : array-like
         One image ``(H, W, C)`` (or ``(H, W)``) or a batch ``(N, H, W, C)``.
-    target : int, str, list or None
+    target : int, str, list, ndarray or None
         Class index or name, regression output, or segmentation class; a list gives one map
-        per target; None = the prediction (regression: output 0).
+        per target; a numpy array ``(N,)`` / ``(N, K)`` the target(s) of each image; None =
+        the prediction (regression: output 0).
     return_layers : bool, default=False
         Also return the names of the feature and reduction layers used.
 

@@ -316,9 +316,10 @@ default="superpixels"
         ----------
         X : array-like
             One image ``(H, W, C)`` (or ``(H, W)``) or a batch ``(N, H, W, C)``.
-        target : int, str, list or None
-            Class, output or segmentation class; a list gives one map per target; None =
-            the prediction on the unperturbed image (regression: output 0).
+        target : int, str, list, ndarray or None
+            Class, output or segmentation class; a list gives one map per target; a numpy
+            array ``(N,)`` / ``(N, K)`` the target(s) of each image; None = the prediction
+            on the unperturbed image (regression: output 0).
         roi : bool array or "predicted", optional
             Segmentation only: the output pixels whose class scores are summed; "predicted"
             = the pixels predicted as the class on the unperturbed image.

@@ -216,9 +216,10 @@ class OcclusionSensitivity(BlackBoxExplainer):
         ----------
         X : array-like
             One image ``(H, W, C)`` (or ``(H, W)``) or a batch ``(N, H, W, C)``.
-        target : int, str, list or None
-            Class, output or segmentation class; a list gives one map per target; None =
-            the prediction on the unoccluded image (regression: output 0). Must be None
+        target : int, str, list, ndarray or None
+            Class, output or segmentation class; a list gives one map per target; a numpy
+            array ``(N,)`` / ``(N, K)`` the target(s) of each image; None = the prediction
+            on the unoccluded image (regression: output 0). Must be None
             with ``layer``/``channel``.
         roi : bool array or "predicted", optional
             Segmentation only: the output pixels whose class scores are summed; "predicted"
