@@ -34,7 +34,12 @@ _EXPORTS = {
     "gradcam": ".methods",
     "image_lime": ".methods",
     "occlusion_sensitivity": ".methods",
+    "Comparison": ".metrics",
+    "compare": ".metrics",
 }
+
+#: subpackages reachable as attributes (``explainkit.metrics``), loaded on first use
+_SUBMODULES = ("metrics",)
 
 __all__ = [
     "CAM",
@@ -45,21 +50,25 @@ __all__ = [
     "LayerCAM",
     "ScoreCAM",
     "XGradCAM",
+    "Comparison",
     "Explainer",
     "Explanation",
     "GradCAM",
     "ImageLIME",
     "OcclusionSensitivity",
+    "compare",
     "config_context",
     "explain",
     "get_config",
     "gradcam",
     "image_lime",
+    "metrics",
     "occlusion_sensitivity",
     "set_config",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
+    from . import metrics
     from ._api import explain
     from ._config import config_context, get_config, set_config
     from ._explanation import Explanation
@@ -80,9 +89,12 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         image_lime,
         occlusion_sensitivity,
     )
+    from .metrics import Comparison, compare
 
 
 def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'explainkit' has no attribute {name!r}")

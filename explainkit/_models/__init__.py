@@ -8,9 +8,12 @@ predictors (scikit-learn estimators, callables) run on numpy alone.
 - ``_capture``: the layers of subclassed models, captured during the model's own ``call``.
 - ``_keras``: the compiled forward and gradient functions of one Keras model.
 - ``_outputs``: models with several outputs; ``_tokens``: token sequences as feature maps.
+- ``_calls``: counting batched model calls (what a method or metric cost).
 """
 
 from ._blackbox import BlackBox, is_keras_model, keras_adapter, predictor
 from ._buffers import aligned_empty
+from ._calls import count_calls
 
-__all__ = ["BlackBox", "aligned_empty", "is_keras_model", "keras_adapter", "predictor"]
+__all__ = ["BlackBox", "aligned_empty", "count_calls", "is_keras_model", "keras_adapter",
+           "predictor"]

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from . import _outputs
+from . import _calls, _outputs
 
 
 def is_keras_model(net) -> bool:
@@ -67,6 +67,7 @@ class BlackBox:
         The predictor gets its own copy of ``x``: methods reuse their batch buffers, and a
         callable may keep what it is given.
         """
+        _calls.record()
         raw = self.predict(np.array(x))
         if _outputs.is_structure(raw):
             chosen = _outputs.choose(raw, output)

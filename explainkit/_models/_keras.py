@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from . import _capture, _outputs
+from . import _calls, _capture, _outputs
 from ._buffers import ALIGNMENT
 from ._graph import (
     LayerCall,
@@ -37,7 +37,13 @@ def _traced(fn):
     code object, so the many closures of one code object compiled here (one per model,
     layer and method) would otherwise read as one function retracing too often.
     """
-    return tf.function(functools.partial(fn), reduce_retracing=True)
+    compiled = tf.function(functools.partial(fn), reduce_retracing=True)
+
+    def counted(*args):
+        _calls.record()  # every compiled call runs the model (or part of it) on a batch
+        return compiled(*args)
+
+    return counted
 
 
 def as_tensor(x: np.ndarray):

@@ -26,7 +26,7 @@ from ..targets import (
 )
 
 
-def mask_values(mask_value, images: np.ndarray) -> np.ndarray:
+def mask_values(mask_value, images: np.ndarray, name: str = "mask_value") -> np.ndarray:
     """The replacement pixels, broadcastable to ``images``: (N or 1, H or 1, W or 1, C or 1).
 
     ``"auto"`` = each image's per-channel mean; a number; one value per channel; or an
@@ -36,31 +36,31 @@ def mask_values(mask_value, images: np.ndarray) -> np.ndarray:
     if isinstance(mask_value, str):
         if mask_value != "auto":
             raise ValueError(
-                "The 'mask_value' parameter must be 'auto', a number, a per-channel vector or "
+                f"The {name!r} parameter must be 'auto', a number, a per-channel vector or "
                 f"an image. Got {mask_value!r} instead."
             )
         return images.mean(axis=(1, 2), keepdims=True)
     value = np.asarray(mask_value)
     if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
-        raise TypeError(f"mask_value must hold numbers; got an array of dtype {value.dtype}.")
+        raise TypeError(f"{name} must hold numbers; got an array of dtype {value.dtype}.")
     if value.ndim == 0:
         value = value.reshape(1, 1, 1, 1)
     elif value.ndim == 1:
         if value.shape[0] != c:
             raise ValueError(
-                f"mask_value has {value.shape[0]} values but the images have {c} channels."
+                f"{name} has {value.shape[0]} values but the images have {c} channels."
             )
         value = value.reshape(1, 1, 1, c)
     elif value.shape in ((h, w, c), (n, h, w, c)) or (c == 1 and value.shape == (h, w)):
         value = value.reshape(-1, h, w, c)
     else:
         raise ValueError(
-            f"mask_value as an image must have shape {(h, w, c)} (or {(n, h, w, c)}, one per "
+            f"{name} as an image must have shape {(h, w, c)} (or {(n, h, w, c)}, one per "
             f"image); got shape {value.shape}."
         )
     value = value.astype(np.float32)
     if not np.isfinite(value).all():
-        raise ValueError("mask_value contains NaN or Inf.")
+        raise ValueError(f"{name} contains NaN or Inf.")
     return value
 
 
@@ -71,6 +71,27 @@ def check_finite(scores: np.ndarray) -> np.ndarray:
             "net returned NaN or Inf scores; black-box methods need finite outputs."
         )
     return scores
+
+
+def decide_task(task: str, predictor, outputs: np.ndarray, final_activation: str | None) -> str:
+    """The task of a predictor's outputs: ``task`` checked, or inferred for ``"auto"``.
+
+    Segmentation for spatial outputs; a scikit-learn estimator's scoring method decides
+    the rest (``predict_proba``: classification); a callable returning several columns is
+    a classifier; a Keras model is a classifier when its output is squashed.
+    """
+    if task != "auto":
+        if (task == "segmentation") != (outputs.ndim == 4):
+            raise ValueError(
+                f"task={task!r} does not fit the predictor's output shape {outputs.shape}: "
+                "segmentation needs (N, h, w, classes)."
+            )
+        return task
+    if outputs.ndim == 4:
+        return "segmentation"
+    if isinstance(predictor, BlackBox):
+        return predictor.task or ("classification" if outputs.shape[-1] > 1 else "regression")
+    return infer_task(outputs.shape, final_activation)
 
 
 class BlackBoxExplainer(Explainer):
@@ -98,19 +119,7 @@ class BlackBoxExplainer(Explainer):
         return self._predictor.output_label(image_shape, self.output)
 
     def _task(self, outputs: np.ndarray, final_activation: str | None) -> str:
-        if self.task != "auto":
-            if (self.task == "segmentation") != (outputs.ndim == 4):
-                raise ValueError(
-                    f"task={self.task!r} does not fit the predictor's output shape "
-                    f"{outputs.shape}: segmentation needs (N, h, w, classes)."
-                )
-            return self.task
-        if outputs.ndim == 4:
-            return "segmentation"
-        if isinstance(self._predictor, BlackBox):
-            hint = self._predictor.task
-            return hint or ("classification" if outputs.shape[-1] > 1 else "regression")
-        return infer_task(outputs.shape, final_activation)
+        return decide_task(self.task, self._predictor, outputs, final_activation)
 
     def _resolve_targets(self, base_outputs: np.ndarray, target, roi, image_shape: tuple):
         """Task, targets and the score function, decided on the unchanged images.
