@@ -19,6 +19,7 @@ def test_import_explainkit_loads_no_tensorflow():
         import sys
         import explainkit
         from explainkit import GradCAM, ImageLIME, OcclusionSensitivity, explain, matlab
+        from explainkit import compare, metrics
         print(*[m for m in {HEAVY!r} if m in sys.modules])
     """)
     assert loaded == []
@@ -43,6 +44,8 @@ def test_scikit_learn_pipeline_never_imports_tensorflow():
         explainkit.image_lime(pipe, X[0], num_samples=32, random_state=0,
                               segmentation="grid", num_features=16)
         explainkit.explain(pipe, X[:1], method="occlusion")
+        explainkit.compare(pipe, X[:2], digits.target[:2], methods=("occlusion",),
+                           metrics=("deletion", "average_drop"))
         print(*[m for m in {HEAVY!r} if m in sys.modules])
     """)
     assert loaded == []
