@@ -1,4 +1,4 @@
-"""The ``explainkit`` command line: ``explainkit demo`` and ``explainkit explain``.
+"""The ``explainkit`` command line: ``explainkit demo``, ``explain`` and ``compare``.
 
 Only the standard library is imported at module level: the arguments are parsed (and
 ``--help`` answered) before TensorFlow, Keras or matplotlib are imported. A user's mistake
@@ -10,9 +10,12 @@ the traceback instead.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import html
 import os
 import re
+import shlex
 import sys
 import tempfile
 import zipfile
@@ -27,6 +30,17 @@ METHOD_GROUPS = {
     "cams": ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
              "scorecam", "ablationcam"),
 }
+METHODS_HELP = (f"one method or several, comma-separated: {', '.join(METHOD_NAMES)}; "
+                "'all' = gradcam,occlusion,lime; 'cams' = the CAM family")
+#: The metrics ``explainkit compare`` runs (tests check these against
+#: explainkit.metrics._compare: METRICS and LOCALISATION), checked before TensorFlow loads.
+METRIC_NAMES = ("deletion", "insertion", "average_drop", "increase_in_confidence",
+                "average_gain", "mu_fidelity", "pointing_game", "energy_pointing_game",
+                "relevance_rank_accuracy", "sparseness", "complexity", "randomization")
+LOCALISATION_METRICS = ("pointing_game", "energy_pointing_game", "relevance_rank_accuracy")
+DEFAULT_METRICS = ("deletion", "insertion", "average_drop")
+#: What ``explainkit compare`` writes into --output.
+COMPARE_FILES = ("comparison.png", "comparison.md", "comparison.csv", "index.html")
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
 
 #: --preprocess choices: keras.applications modules whose preprocess_input is applied to
@@ -43,6 +57,14 @@ UNSAFE_HELP = (
     "allow Python code stored in the model file (Lambda layers) to run when loading it. "
     "A .keras file can carry arbitrary code; Keras refuses it in safe mode, and so does "
     "explainkit unless you trust the file and pass this flag"
+)
+MASKS_HELP = (
+    "ground truth for the localisation metrics: a folder holding one mask image per image, "
+    "with the image's file stem (cat.png for cat.jpg, any image format), or one mask file "
+    "per image, in the images' order (give them after the images). Nonzero pixels are the "
+    "object (in any colour channel; fully transparent pixels are background; use a "
+    "lossless format such as PNG). A mask has its image's size, or the model's input size; "
+    "it is resized to the model's input size with nearest neighbour when its image is"
 )
 MODEL_OUTPUT_HELP = (
     "for models with several outputs: the output to explain, by index (0, 1, ...) or by "
@@ -66,6 +88,17 @@ _NATIVE_LOG_LINE = re.compile(
     r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] |"
     r"WARNING: All log messages before absl::InitializeLog\(\) is called)"
 )
+
+
+def _metrics(value: str) -> list[str]:
+    """``--metrics``: a comma-separated list of metric names (checked before TF loads)."""
+    names = [m.strip() for m in value.split(",")]
+    unknown = [m for m in names if m not in METRIC_NAMES]
+    if unknown or not value.strip():
+        raise _UserError(
+            f"--metrics: unknown metric {', '.join(map(repr, unknown or [value]))}; choose "
+            f"from {', '.join(METRIC_NAMES)}")
+    return list(dict.fromkeys(names))
 
 
 def _methods(value: str) -> str:
@@ -142,13 +175,62 @@ def _parser() -> argparse.ArgumentParser:
                               "LIME as many as 256 MiB of images allow, at most 1024)")
     explain.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                          help="progress bars (default: on long runs in a terminal)")
-    grad = explain.add_argument_group("Grad-CAM")
+    lime = _add_method_options(explain)
+    lime.add_argument("--random-state", type=int, default=0)
+    explain.add_argument("--unsafe", action="store_true", help=UNSAFE_HELP)
+    explain.add_argument("--debug", **debug)
+
+    compare = commands.add_parser(
+        "compare", help="score several methods with faithfulness and localisation metrics",
+        description="Explain a saved Keras model (.keras or .h5) on image files with several "
+                    "methods and score every map with every metric (explainkit.compare); "
+                    "write comparison.png, comparison.md, comparison.csv and index.html "
+                    "into --output and print the table. Mistakes end with one error line "
+                    "and exit status 2.")
+    compare.add_argument("model", help="a Keras model file (.keras, or .h5)")
+    compare.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    compare.add_argument("--methods", default="gradcam,occlusion,lime",
+                         help=f"{METHODS_HELP} (default: %(default)s)")
+    compare.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
+                         help=f"comma-separated: {', '.join(METRIC_NAMES)}; "
+                              f"{', '.join(LOCALISATION_METRICS)} need --masks, and with "
+                              "--masks and the default metrics they are added "
+                              "(default: %(default)s)")
+    compare.add_argument("--masks", nargs="+", metavar="MASK", help=MASKS_HELP)
+    compare.add_argument("--target",
+                         help="class index or name for every image, or one per image, "
+                              "comma-separated (default: each image's prediction)")
+    compare.add_argument("--class-names", type=Path,
+                         help="text file with one class name per line")
+    compare.add_argument("--model-output", metavar="OUTPUT", help=MODEL_OUTPUT_HELP)
+    compare.add_argument("--output", type=Path, default=Path("comparison"),
+                         help="output folder (default: %(default)s)")
+    compare.add_argument("--preprocess", choices=tuple(PREPROCESS), default="none",
+                         help="pixel preprocessing: none = [0, 1], raw = 0-255, or a "
+                              "keras.applications family (default: %(default)s)")
+    compare.add_argument("--batch-size", type=int,
+                         help="images per model call, for the methods and the metrics "
+                              "(default: each one's own)")
+    compare.add_argument("--random-state", type=int, default=0,
+                         help="seeds every method and metric that draws at random, the same "
+                              "for each (default: %(default)s)")
+    compare.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                         help="progress bars (default: on long runs in a terminal)")
+    _add_method_options(compare)
+    compare.add_argument("--unsafe", action="store_true", help=UNSAFE_HELP)
+    compare.add_argument("--debug", **debug)
+    return parser
+
+
+def _add_method_options(command: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The Grad-CAM, occlusion and LIME options of ``command``; the LIME group."""
+    grad = command.add_argument_group("Grad-CAM (and the CAM family)")
     grad.add_argument("--feature-layer", default="auto")
     grad.add_argument("--reduction-layer", default="auto")
-    occ = explain.add_argument_group("occlusion sensitivity")
+    occ = command.add_argument_group("occlusion sensitivity")
     occ.add_argument("--mask-size", type=int, help="patch size (default: 20%% of the image)")
     occ.add_argument("--stride", type=int, help="patch step (default: 10%% of the image)")
-    lime = explain.add_argument_group("image LIME")
+    lime = command.add_argument_group("image LIME")
     lime.add_argument("--num-features", type=int, default=49)
     lime.add_argument("--num-samples", type=int, default=2048)
     lime.add_argument("--segmentation", choices=("superpixels", "slic", "grid"),
@@ -157,10 +239,7 @@ def _parser() -> argparse.ArgumentParser:
                            "SLIC, grid = near-square cells (default: %(default)s)")
     lime.add_argument("--surrogate", choices=("tree", "linear"), default="tree",
                       help="LIME's simple model (default: %(default)s)")
-    lime.add_argument("--random-state", type=int, default=0)
-    explain.add_argument("--unsafe", action="store_true", help=UNSAFE_HELP)
-    explain.add_argument("--debug", **debug)
-    return parser
+    return lime
 
 
 @contextlib.contextmanager
@@ -274,16 +353,22 @@ def load_images(paths, size: tuple | None, preprocess: str):
     float files in [0, 1] are scaled to 0-255 first. A file that is no image, or images of
     different sizes when ``size`` is None, raise a ValueError naming the files.
     """
+    return _load_images(paths, size, preprocess)[0]
+
+
+def _load_images(paths, size: tuple | None, preprocess: str):
+    """:func:`load_images`, and the files' own sizes ``[(height, width), ...]``."""
     import numpy as np
     from skimage import io, transform
     from skimage.color import gray2rgb, rgba2rgb
 
-    images = []
+    images, sizes = [], []
     for path in paths:
         try:
             raw = io.imread(path)
         except Exception as exc:  # imageio and its plugins raise many types for a non-image
             raise _UserError(f"cannot read image file {path}: {_reason(exc)}") from exc
+        sizes.append(tuple(raw.shape[:2]))
         image = raw.astype(np.float32)
         if np.issubdtype(raw.dtype, np.floating) and image.max() <= 1.0:
             image = image * 255.0
@@ -301,13 +386,84 @@ def load_images(paths, size: tuple | None, preprocess: str):
                          "size is not fixed, so resize them to one size")
     batch = np.stack(images)
     if preprocess == "none":
-        return batch / 255.0
+        return batch / 255.0, sizes
     if preprocess == "raw":
-        return batch
+        return batch, sizes
     import importlib
 
     module = importlib.import_module(f"keras.applications.{PREPROCESS[preprocess]}")
-    return np.asarray(module.preprocess_input(batch), dtype=np.float32)
+    return np.asarray(module.preprocess_input(batch), dtype=np.float32), sizes
+
+
+def _mask_files(masks: list[str], images: list[str]) -> list[Path]:
+    """``--masks``: a folder (one mask per image, by file stem) or one file per image."""
+    if len(masks) == 1 and Path(masks[0]).is_dir():
+        folder = Path(masks[0])
+        try:
+            entries = sorted(p for p in folder.iterdir() if p.is_file())
+        except OSError as exc:
+            raise _UserError(f"cannot read --masks folder {folder}: "
+                             f"{exc.strerror or _reason(exc)}") from exc
+        paths = []
+        for image in map(Path, images):
+            found = [p for p in entries if p.stem == image.stem
+                     and p.resolve() != image.resolve()]
+            if not found:
+                raise _UserError(f"--masks {folder}: no mask file for image {image} (looked "
+                                 f"for {folder / image.stem}.*)")
+            if len(found) > 1:
+                raise _UserError(f"--masks {folder}: several mask files for image {image}: "
+                                 f"{', '.join(p.name for p in found)}")
+            paths.append(_check_file(found[0], "mask file"))
+        return paths
+    if len(masks) == 1 and not Path(masks[0]).exists():
+        raise _UserError(f"--masks {masks[0]} not found (a folder of masks or a mask file)")
+    if len(masks) != len(images):
+        raise _UserError(f"--masks: {len(masks)} mask file{'s' * (len(masks) != 1)} for "
+                         f"{len(images)} images; give one mask file per image, in the "
+                         "images' order, or a folder of masks named like the images")
+    return [_check_file(path, "mask file") for path in masks]
+
+
+def load_masks(paths, images, image_sizes, size: tuple[int, int]):
+    """Boolean masks ``(N, *size)`` from mask files: nonzero = object.
+
+    A mask has its image's size ``image_sizes[i]`` (then it is resized to ``size`` with
+    nearest neighbour, as its image was resized) or ``size`` already; anything else, an
+    unreadable file or a mask with no object pixel raise a _UserError naming the file.
+    """
+    import numpy as np
+    from skimage import io, transform
+
+    masks = []
+    for path, image, own in zip(paths, images, image_sizes, strict=True):
+        try:
+            raw = np.asarray(io.imread(path))
+        except Exception as exc:  # as for the images: many types for a non-image
+            raise _UserError(f"cannot read mask file {path}: {_reason(exc)}") from exc
+        if raw.ndim == 3 and raw.shape[-1] in (2, 4):  # gray or RGB, and alpha
+            mask = (raw[..., :-1] != 0).any(axis=-1) & (raw[..., -1] != 0)
+        elif raw.ndim == 3 and raw.shape[-1] == 3:
+            mask = (raw != 0).any(axis=-1)
+        elif raw.ndim == 2:
+            mask = raw != 0
+        else:
+            raise _UserError(f"mask file {path} is not a single image (shape {raw.shape})")
+        shape = tuple(mask.shape)
+        resized = shape != tuple(size)
+        if resized:
+            if shape != tuple(own):
+                model = f", the model's input {size[0]}x{size[1]}" if tuple(own) != size else ""
+                raise _UserError(
+                    f"mask file {path} is {shape[0]}x{shape[1]} but its image {image} is "
+                    f"{own[0]}x{own[1]}{model}; a mask must have its image's size")
+            mask = transform.resize(mask.astype(np.uint8), size, order=0, preserve_range=True,
+                                    anti_aliasing=False) > 0
+        if not mask.any():
+            after = f" after resizing to {size[0]}x{size[1]}" if resized else ""
+            raise _UserError(f"mask file {path} has no object pixel (none nonzero){after}")
+        masks.append(mask)
+    return np.stack(masks)
 
 
 def _load_model(path: Path, unsafe: bool):
@@ -365,25 +521,10 @@ def _explain(args) -> int:
         common["batch_size"] = args.batch_size
     if args.model_output is not None:  # only then: older explainkits take no output=
         common["output"] = _index_or_name(args.model_output)
-    options = {
-        "gradcam": {"feature_layer": args.feature_layer,
-                    "reduction_layer": args.reduction_layer},
-        "occlusion": {"mask_size": _or_auto(args.mask_size), "stride": _or_auto(args.stride),
-                      "progress": args.progress},
-        "lime": {"num_features": args.num_features, "num_samples": args.num_samples,
-                 "segmentation": args.segmentation, "model": args.surrogate,
-                 "random_state": args.random_state, "progress": args.progress},
-    }
-    from explainkit.base import METHODS
-    from explainkit.methods import BaseCAM
-
     methods = METHOD_GROUPS.get(args.method) or tuple(args.method.split(","))
+    options = _method_options(args, methods)
     explanations = []
     for m in methods:
-        if m not in options and issubclass(METHODS[m], BaseCAM):
-            options[m] = dict(options["gradcam"])
-            if m in ("scorecam", "ablationcam"):
-                options[m]["progress"] = args.progress
         try:
             explanations.append(explainkit.explain(net, X, target, method=m, **common,
                                                    **options[m]))
@@ -413,6 +554,160 @@ def _explain(args) -> int:
     return 0
 
 
+def _method_options(args, methods) -> dict:
+    """Method name -> the options the command line sets for it (each of ``methods``)."""
+    from explainkit.base import METHODS
+    from explainkit.methods import BaseCAM
+
+    options = {
+        "gradcam": {"feature_layer": args.feature_layer,
+                    "reduction_layer": args.reduction_layer},
+        "occlusion": {"mask_size": _or_auto(args.mask_size), "stride": _or_auto(args.stride),
+                      "progress": args.progress},
+        "lime": {"num_features": args.num_features, "num_samples": args.num_samples,
+                 "segmentation": args.segmentation, "model": args.surrogate,
+                 "random_state": args.random_state, "progress": args.progress},
+    }
+    for m in methods:
+        if m not in options and issubclass(METHODS[m], BaseCAM):
+            options[m] = dict(options["gradcam"])
+            if m in ("scorecam", "ablationcam"):
+                options[m]["progress"] = args.progress
+    return {m: options[m] for m in methods}
+
+
+def _compare_targets(value: str | None, count: int):
+    """``--target``: one class for every image, or a comma-separated list, one per image."""
+    if value is None or "," not in value:
+        return _index_or_name(value)
+    import numpy as np
+
+    items = [item.strip() for item in value.split(",")]
+    if len(items) != count:
+        raise _UserError(f"--target gives {len(items)} classes for {count} images; give one "
+                         "class for every image, or one per image (comma-separated)")
+    parsed = [_index_or_name(item) for item in items]
+    kinds = {isinstance(item, int) for item in parsed}
+    if len(kinds) > 1:
+        raise _UserError(f"--target {value}: give class indices or class names, not both")
+    return np.array(parsed)
+
+
+def _compare_page(comparison, figure_png: bytes, parameters: dict) -> str:
+    """index.html of ``explainkit compare``: the table, the figure and the parameters."""
+    rows = "\n".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>"
+                     for k, v in parameters.items())
+    image = base64.b64encode(figure_png).decode("ascii")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>explainkit compare</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto}}
+img{{max-width:100%;border:1px solid #ddd}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ddd;padding:.25em .6em;text-align:left;vertical-align:top}}
+.explainkit-comparison td{{text-align:right}}
+.explainkit-comparison td:first-child{{text-align:left}}</style></head>
+<body><h1>explainkit compare</h1>
+<p>Each metric's mean over the images, &plusmn; half its bootstrap 95% interval; the best
+in bold; &uarr; higher / &darr; lower is better. Seconds and model calls are each method's
+own; the metrics took {comparison.metric_seconds:.2f} s and {comparison.metric_calls} model
+calls for all methods together.</p>
+{comparison.table("html")}
+<figure><a href="comparison.png"><img src="data:image/png;base64,{image}"
+alt="The maps of every method, the deletion and insertion curves and a bar per metric"></a>
+<figcaption>The maps side by side per image, the curves and one bar per metric
+(comparison.png).</figcaption></figure>
+<h2>Parameters</h2>
+<table>
+{rows}
+</table>
+</body></html>
+"""
+
+
+def _compare(args) -> int:
+    """``explainkit compare``: explain with every method, score, write the tables and page."""
+    model_path = _check_model_file(args.model)
+    try:
+        _methods(args.methods)
+    except argparse.ArgumentTypeError as exc:
+        raise _UserError(f"--methods: {exc}") from exc
+    metrics = _metrics(args.metrics)
+    if args.masks is None:
+        needing = [m for m in metrics if m in LOCALISATION_METRICS]
+        if needing:
+            raise _UserError(f"--metrics {', '.join(needing)}: the localisation metrics "
+                             "compare the maps with ground truth; pass --masks (a folder of "
+                             "masks, or one mask file per image)")
+    for path in args.images:
+        _check_file(path, "image file")
+    mask_files = _mask_files(args.masks, args.images) if args.masks else None
+    class_names = _read_class_names(args.class_names) if args.class_names else None
+    target = _compare_targets(args.target, len(args.images))
+    _import_tensorflow_quietly()
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    import explainkit
+
+    net = _load_model(model_path, args.unsafe)
+    input_shape = tuple(net.inputs[0].shape) if getattr(net, "inputs", None) else None
+    size = tuple(input_shape[1:3]) if input_shape and None not in input_shape[1:3] else None
+    X, image_sizes = _load_images(args.images, size, args.preprocess)
+    masks = None
+    if mask_files is not None:
+        masks = load_masks(mask_files, args.images, image_sizes, tuple(X.shape[1:3]))
+    methods = METHOD_GROUPS.get(args.methods) or tuple(args.methods.split(","))
+    options = _method_options(args, methods)
+    if args.batch_size is not None:
+        for m in methods:
+            options[m]["batch_size"] = args.batch_size
+    try:
+        comparison = explainkit.compare(
+            net, X, target, methods=methods, metrics=metrics, masks=masks,
+            method_options=options, batch_size=_or_auto(args.batch_size),
+            random_state=args.random_state, progress=args.progress,
+            output=_index_or_name(args.model_output), class_names=class_names)
+    except (ValueError, TypeError) as exc:  # explainkit's checks of the options
+        raise _UserError(_in_cli_terms(_reason(exc), args.images)) from exc
+    parameters = {
+        "command": "explainkit " + shlex.join(args.argv),
+        "model": model_path, "images": ", ".join(map(str, args.images)),
+        "masks": ", ".join(map(str, mask_files)) if mask_files else "none",
+        "target": args.target or "each image's prediction",
+        "class names": args.class_names or "none",
+        "methods": ", ".join(comparison.methods), "metrics": ", ".join(comparison.metrics),
+        "input size": f"{X.shape[1]}x{X.shape[2]}", "preprocess": args.preprocess,
+        "model output": args.model_output or "the only one",
+        "batch size": args.batch_size or "auto", "random state": args.random_state,
+        "explainkit": explainkit.__version__,
+    }  # fmt: skip
+    out = args.output
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        figure = comparison.plot()
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=100)
+        plt.close(figure)
+        png = buffer.getvalue()
+        (out / "comparison.png").write_bytes(png)
+        (out / "comparison.md").write_text(comparison.table("markdown") + "\n",
+                                           encoding="utf-8")
+        (out / "comparison.csv").write_text(comparison.to_csv(), encoding="utf-8")
+        (out / "index.html").write_text(_compare_page(comparison, png, parameters),
+                                        encoding="utf-8")
+    except OSError as exc:
+        raise _UserError(f"cannot write to --output {out}: "
+                         f"{exc.strerror or _reason(exc)}") from exc
+    print(comparison.table("text"))
+    print(f"metrics: {comparison.metric_seconds:.2f} s, {comparison.metric_calls} model calls")
+    for name in COMPARE_FILES:
+        print(f"wrote {out / name}")
+    return 0
+
+
 def _demo(args) -> int:
     """``explainkit demo``: the embedded models' gallery."""
     _import_tensorflow_quietly()
@@ -438,8 +733,10 @@ def main(argv: list[str] | None = None) -> int:
         error (reported by argparse).
     """
     args = _parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else map(str, argv))
+    commands = {"demo": _demo, "explain": _explain, "compare": _compare}
     try:
-        return _demo(args) if args.command == "demo" else _explain(args)
+        return commands[args.command](args)
     except (_UserError, ValueError, TypeError, OSError) as exc:
         if args.debug:
             raise

@@ -6,6 +6,7 @@ prints on stderr.
 """
 
 import ast
+import csv
 import json
 import os
 import subprocess
@@ -19,7 +20,14 @@ from conftest import PNG_SIGNATURE, ROOT, cam_model
 from skimage import io
 
 import explainkit
-from explainkit.cli import METHOD_NAMES, load_images, main
+from explainkit.cli import (
+    COMPARE_FILES,
+    LOCALISATION_METRICS,
+    METHOD_NAMES,
+    METRIC_NAMES,
+    load_images,
+    main,
+)
 
 HEAVY = ("tensorflow", "keras", "matplotlib")
 
@@ -88,11 +96,12 @@ def test_cli_module_imports_only_the_standard_library():
 
 
 def test_help_imports_no_tensorflow():
-    """Check --help and explain --help answer without importing TensorFlow, Keras, matplotlib."""
+    """Check --help, explain --help and compare --help answer without importing TensorFlow,
+    Keras or matplotlib."""
     code = (
         "import contextlib, io, json, sys\n"
         "from explainkit.cli import main\n"
-        "for argv in (['--help'], ['explain', '--help']):\n"
+        "for argv in (['--help'], ['explain', '--help'], ['compare', '--help']):\n"
         "    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
         "        main(argv)\n"
         f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
@@ -307,3 +316,177 @@ def test_several_methods_and_the_cam_family(files, tmp_path, capsys):
         main(["explain", str(folder / "model.keras"), str(folder / "img0.png"), "--method",
               "gradcam,nope"])
     assert "unknown method 'nope'" in capsys.readouterr().err
+
+
+# explainkit compare
+
+
+def _compare(capsys, *args):
+    """``main(["compare", *args])``: (exit status, stdout, stderr)."""
+    status = main(["compare", *map(str, args)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def _rows(path) -> dict:
+    """comparison.csv as method -> {column -> value}."""
+    with path.open(newline="", encoding="utf-8") as f:
+        return {row.pop("method"): row for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    """32x32 images of a bright square (for the 16x16 model: resized) and their masks."""
+    folder = tmp_path_factory.mktemp("compare")
+    rng = np.random.default_rng(3)
+    masks = np.zeros((2, 32, 32), bool)
+    masks[0, 4:16, 8:20] = True  # even bounds: nearest neighbour to 16x16 is [::2, ::2]
+    masks[1, 16:30, 12:26] = True
+    images = rng.integers(0, 90, size=(2, 32, 32, 3), dtype=np.uint8)
+    images[masks] = 230
+    (folder / "masks").mkdir()
+    for i in range(2):
+        io.imsave(folder / f"shape{i}.png", images[i], check_contrast=False)
+        io.imsave(folder / "masks" / f"shape{i}.png", masks[i].astype(np.uint8) * 255,
+                  check_contrast=False)
+        io.imsave(folder / f"small{i}.png", masks[i, ::2, ::2].astype(np.uint8) * 255,
+                  check_contrast=False)
+    io.imsave(folder / "odd.png", np.full((20, 24), 255, np.uint8), check_contrast=False)
+    return folder, masks
+
+
+def test_compare_help_and_metric_names(capsys):
+    """Check compare --help names its options and the metrics list is explainkit's."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["compare", "--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for option in ("--methods", "--metrics", "--masks", "--target", "--class-names",
+                   "--preprocess", "--model-output", "--batch-size", "--random-state",
+                   "--progress", "--output", "--num-samples", "--unsafe", "--debug"):
+        assert option in text
+    assert "file stem" in text and "in the images' order" in text and "nearest" in text
+    from explainkit.metrics._compare import LOCALISATION, METRICS
+
+    assert METRIC_NAMES == METRICS  # the names checked before TensorFlow is imported
+    assert LOCALISATION_METRICS == tuple(LOCALISATION)
+    for name in METRIC_NAMES:
+        assert name in text
+
+
+def test_compare_writes_the_tables_figure_and_page(files, tmp_path, capsys):
+    """Check compare writes its four files and the API's numbers, one CSV row per method."""
+    folder, net, images = files
+    out = tmp_path / "out"
+    status, stdout, err = _compare(
+        capsys, folder / "model.keras", folder / "img0.png", folder / "img1.png",
+        "--methods", "gradcam,occlusion", "--target", "cat,fox", "--class-names",
+        folder / "names.txt", "--output", out)
+    assert status == 0, err
+    assert sorted(p.name for p in out.iterdir()) == sorted(COMPARE_FILES)
+    assert (out / "comparison.png").read_bytes()[:8] == PNG_SIGNATURE
+    metrics = ("deletion", "insertion", "average_drop")
+    rows = _rows(out / "comparison.csv")
+    assert list(rows) == ["gradcam", "occlusion"]
+    for metric in metrics:
+        assert {metric, f"{metric}_low", f"{metric}_high"} <= set(rows["gradcam"])
+    X = images.astype(np.float32) / 255.0
+    expected = explainkit.compare(net, X, np.array([0, 2]), methods=("gradcam", "occlusion"),
+                                  random_state=0)
+    for method in rows:
+        for metric in metrics:
+            assert float(rows[method][metric]) == pytest.approx(
+                expected.results[method][metric].mean, rel=1e-5, abs=1e-7)
+    markdown = (out / "comparison.md").read_text(encoding="utf-8")
+    assert markdown.startswith("| method | deletion ↓ | insertion ↑ | average_drop ↓ |")
+    assert "| gradcam |" in markdown and "| occlusion |" in markdown
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "<table class='explainkit-comparison'>" in page
+    assert "data:image/png;base64," in page and "cat,fox" in page and "gradcam" in page
+    assert stdout.startswith("method ") and "occlusion" in stdout
+    for name in COMPARE_FILES:
+        assert f"wrote {out / name}" in stdout
+
+
+def test_compare_masks_from_a_folder_or_files(files, shapes, tmp_path, capsys):
+    """Check masks found by file stem, resized with the images (32x32 -> the model's 16x16),
+    give the localisation metrics that masks given file by file at the model's size give,
+    and those the API gives; with masks the default metrics gain the localisation ones."""
+    folder, net, _ = files
+    shape_dir, masks = shapes
+    images = [shape_dir / "shape0.png", shape_dir / "shape1.png"]
+    status, _, err = _compare(capsys, folder / "model.keras", *images, "--methods",
+                              "gradcam,occlusion", "--masks", shape_dir / "masks",
+                              "--output", tmp_path / "folder")
+    assert status == 0, err
+    by_folder = _rows(tmp_path / "folder" / "comparison.csv")
+    for metric in ("deletion", *LOCALISATION_METRICS):
+        assert metric in by_folder["gradcam"]
+    status, _, err = _compare(capsys, folder / "model.keras", *images, "--methods",
+                              "gradcam,occlusion", "--metrics", "energy_pointing_game",
+                              "--masks", shape_dir / "small0.png", shape_dir / "small1.png",
+                              "--output", tmp_path / "files")
+    assert status == 0, err
+    by_files = _rows(tmp_path / "files" / "comparison.csv")
+    assert list(by_files["gradcam"])[:3] == ["energy_pointing_game", "energy_pointing_game_low",
+                                             "energy_pointing_game_high"]
+    X = load_images(images, (16, 16), "none")
+    expected = explainkit.compare(net, X, methods=("gradcam", "occlusion"),
+                                  metrics=("energy_pointing_game",),
+                                  masks=masks[:, ::2, ::2], random_state=0)
+    for method in ("gradcam", "occlusion"):
+        value = expected.results[method]["energy_pointing_game"].mean
+        assert float(by_files[method]["energy_pointing_game"]) == pytest.approx(value)
+        assert float(by_folder[method]["energy_pointing_game"]) == pytest.approx(value)
+
+
+#: What is wrong: (the arguments of `compare`, what its error line must name).
+COMPARE_ERRORS = {
+    "unknown metric": (["--metrics", "deletion,nope"], ["--metrics", "'nope'"]),
+    "unknown method": (["--methods", "gradcam,nope"], ["--methods", "'nope'"]),
+    "localisation without masks": (["--metrics", "pointing_game"],
+                                   ["pointing_game", "--masks"]),
+    "no mask in the folder": (["--masks", "{f}"], ["--masks", "shape0.png"]),
+    "missing mask file": (["--masks", "{s}/small0.png", "{s}/nope.png"], ["{s}/nope.png"]),
+    "mask count": (["--masks", "{s}/small0.png"], ["--masks", "1 mask file for 2 images"]),
+    "mask size": (["--masks", "{s}/small0.png", "{s}/odd.png"],
+                  ["{s}/odd.png", "20x24", "32x32", "16x16"]),
+    "empty mask": (["--masks", "{s}/small0.png", "{f}/empty.png"], ["{f}/empty.png"]),
+    "unreadable mask": (["--masks", "{s}/small0.png", "{f}/garbage.png"], ["{f}/garbage.png"]),
+    "targets per image": (["--target", "1,2,0"], ["--target", "3 classes for 2 images"]),
+    "unknown class name": (["--target", "zebra", "--class-names", "{f}/names.txt"],
+                           ["--target", "zebra"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", COMPARE_ERRORS)
+def test_compare_user_error_is_one_line_and_status_2(case, files, shapes, tmp_path, capsys):
+    """Check each mistake in compare ends with one stderr line naming it, status 2."""
+    folder, shape_dir = files[0], shapes[0]
+    io.imsave(folder / "empty.png", np.zeros((16, 16), np.uint8), check_contrast=False)
+    args, named = ([a.format(f=folder, s=shape_dir) for a in items]
+                   for items in COMPARE_ERRORS[case])
+    status, _, err = _compare(capsys, folder / "model.keras", shape_dir / "shape0.png",
+                              shape_dir / "shape1.png", "--methods", "gradcam", *args,
+                              "--output", tmp_path / "out")
+    assert status == 2
+    assert err.startswith("explainkit: error: ") and err.count("\n") == 1, err
+    for word in named:
+        assert word in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("case", ["localisation without masks", "mask size"])
+def test_compare_user_error_from_the_real_command(case, files, shapes, tmp_path):
+    """Check `python -m explainkit compare` ends a mistake with one line, no traceback
+    (one found before TensorFlow loads, one after the model and images are read)."""
+    folder, shape_dir = files[0], shapes[0]
+    args = [a.format(f=folder, s=shape_dir) for a in COMPARE_ERRORS[case][0]]
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = _fresh_python("-m", "explainkit", "compare", folder / "model.keras",
+                           shape_dir / "shape0.png", shape_dir / "shape1.png", *args,
+                           "--output", tmp_path / "out", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith("explainkit: error: ") and result.stderr.count("\n") == 1, (
+        result.stderr)
+    assert "Traceback" not in result.stderr

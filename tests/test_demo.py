@@ -12,12 +12,26 @@ def test_demo_writes_the_gallery_and_every_file_it_lists(tmp_path):
     assert "classification: predicted" in result.stdout
     index = tmp_path / "out" / "index.html"
     assert f"open {index.resolve()}" in result.stdout
-    links = re.findall(r'src="([^"]+)"', index.read_text())
-    assert len(links) == 6
+    page = index.read_text(encoding="utf-8")
+    links = re.findall(r'src="([^"]+)"', page)
+    assert len(links) == 7 and "comparison.png" in links
     for name in links:
         assert (tmp_path / "out" / name).read_bytes()[:8] == PNG_SIGNATURE
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([*links,
+    tables = ["comparison.md", "comparison.csv"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted([*links, *tables,
                                                                            "index.html"])
+    # The comparison of the classifier's methods: its tables name every method it ran.
+    from explainkit._demo import COMPARE_METRICS, QUICK_COMPARE_METHODS
+
+    markdown = (tmp_path / "out" / "comparison.md").read_text(encoding="utf-8")
+    csv_rows = (tmp_path / "out" / "comparison.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in csv_rows[1:]] == list(QUICK_COMPARE_METHODS)
+    for method in QUICK_COMPARE_METHODS:
+        assert f"| {method} |" in markdown
+        assert f"<td>{method}</td>" in page  # the HTML table, in the gallery
+    for metric in COMPARE_METRICS:
+        assert metric in markdown.splitlines()[0] and metric in csv_rows[0]
+    assert "comparison on the true classes (2 images):" in result.stdout
     # The classifier is right and its maps sit mostly on the object (ground truth).
     line = next(s for s in result.stdout.splitlines() if s.startswith("classification"))
     predicted, true = re.search(r"predicted (.*) \(true (.*)\);", line).groups()
