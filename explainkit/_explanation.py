@@ -39,6 +39,12 @@ class Explanation:
         LIME: the feature (0..F-1) of every pixel.
     feature_importance : list of ndarray, or None
         LIME: one ``(F, K)`` array per image (F can differ between images).
+    attributions : ndarray, shape (N, H, W, C, K), or None
+        Pixel attributions with ``channel_reduction=None``: the values per channel (the
+        maps are then their mean over channels).
+    completeness_gap : ndarray, shape (N, K), or None
+        Integrated Gradients: ``sum(attributions) - (f(x) - f(baseline))`` per image and
+        target (0 for exact integration).
     params : dict
         The parameters the explainer ran with.
     """
@@ -57,6 +63,8 @@ class Explanation:
     output: int | str | None = None
     feature_map: np.ndarray | None = None
     feature_importance: list | None = None
+    attributions: np.ndarray | None = None
+    completeness_gap: np.ndarray | None = None
     params: dict = field(default_factory=dict)
 
     @property

@@ -24,7 +24,9 @@ from pathlib import Path
 #: Every method's ``method_name`` (tests check this against explainkit's registry: --help
 #: answers without importing the methods); "all" = MATLAB's three, "cams" = the CAM family.
 METHOD_NAMES = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
-                "scorecam", "ablationcam", "cam", "occlusion", "lime")
+                "scorecam", "ablationcam", "cam", "guided_gradcam", "saliency",
+                "gradient_input", "smoothgrad", "integrated_gradients", "guided_backprop",
+                "occlusion", "lime")
 METHOD_GROUPS = {
     "all": ("gradcam", "occlusion", "lime"),
     "cams": ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
@@ -556,6 +558,8 @@ def _explain(args) -> int:
 
 def _method_options(args, methods) -> dict:
     """Method name -> the options the command line sets for it (each of ``methods``)."""
+    import inspect
+
     from explainkit.base import METHODS
     from explainkit.methods import BaseCAM
 
@@ -569,10 +573,15 @@ def _method_options(args, methods) -> dict:
                  "random_state": args.random_state, "progress": args.progress},
     }
     for m in methods:
-        if m not in options and issubclass(METHODS[m], BaseCAM):
-            options[m] = dict(options["gradcam"])
-            if m in ("scorecam", "ablationcam"):
-                options[m]["progress"] = args.progress
+        if m in options:
+            continue
+        accepted = inspect.signature(METHODS[m]).parameters
+        # The CAM family takes Grad-CAM's layers; the pixel methods the reduction layer.
+        options[m] = dict(options["gradcam"]) if issubclass(METHODS[m], BaseCAM) else (
+            {"reduction_layer": args.reduction_layer} if "reduction_layer" in accepted else {})
+        for name in ("progress", "random_state"):
+            if name in accepted:
+                options[m][name] = getattr(args, name)
     return {m: options[m] for m in methods}
 
 

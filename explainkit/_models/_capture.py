@@ -19,7 +19,7 @@ import types
 import keras
 import tensorflow as tf
 
-from ._graph import LayerCall, LayerGraph, pre_activation
+from ._graph import LayerCall, LayerGraph, ends_in_relu, positive_gradients, pre_activation
 
 _LOCK = threading.Lock()
 _LOCAL = threading.local()
@@ -164,22 +164,27 @@ def probe(model, image_shape: tuple) -> LayerGraph:
     return LayerGraph(marked, result["output"], image_shape, subclassed=True)
 
 
-def capture_forward(model, x, capture: dict, logits_of: str | None = None):
+def capture_forward(model, x, capture: dict, logits_of: str | None = None,
+                    guided: bool = False):
     """Call ``model`` on ``x``: ``(outputs of the captured layers, the model's output)``.
 
     ``capture`` maps paths to layers; the layer at ``logits_of`` is captured before its
-    activation. Meant to run while a compiled function is traced.
+    activation. ``guided``: every ReLU layer (or fused ReLU) lets only positive gradients
+    back; ReLUs applied as raw operations in ``call`` are not reached. Meant to run while a
+    compiled function is traced.
     """
     captured = {}
 
-    def handler(path):
+    def handler(path, layer):
         def run(call, args, kwargs):
-            if path == logits_of:
-                layer = capture[path]
+            if path is not None and path == logits_of:
                 captured[path] = pre_activation(layer, args[0])
                 return layer.activation(captured[path])
             out = call(*args, **kwargs)
-            captured[path] = out
+            if guided and ends_in_relu(layer):
+                out = positive_gradients(out)
+            if path is not None:
+                captured[path] = out
             return out
 
         return run
@@ -188,7 +193,11 @@ def capture_forward(model, x, capture: dict, logits_of: str | None = None):
     for path, layer in capture.items():
         if layer in handlers:
             raise ValueError(f"Layer {path!r} is asked for twice.")
-        handlers[layer] = handler(path)
+        handlers[layer] = handler(path, layer)
+    if guided:
+        for _, layer, _ in walk(model):
+            if layer not in handlers and ends_in_relu(layer):
+                handlers[layer] = handler(None, layer)
     with intercept(handlers):
         output = model(x, training=False)
     return captured, output

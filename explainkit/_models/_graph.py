@@ -15,6 +15,7 @@ import functools
 from dataclasses import dataclass
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from .._validation import closest
@@ -102,11 +103,34 @@ def pre_activation(layer, x):
     return y
 
 
-def graph_forward(model, x, capture: tuple[str, ...], logits_of: str | None = None):
+#: Activations after which guided backpropagation keeps only positive gradients.
+RELUS = ("relu", "relu6")
+
+
+def ends_in_relu(layer) -> bool:
+    """True for a ReLU layer, an ``Activation("relu")`` or a layer with a fused ReLU."""
+    if isinstance(layer, keras.layers.ReLU):
+        return True
+    return getattr(getattr(layer, "activation", None), "__name__", None) in RELUS
+
+
+@tf.custom_gradient
+def positive_gradients(x):
+    """The identity, letting only positive gradients through (guided backpropagation).
+
+    Placed after a ReLU, whose own gradient already vanishes where its input is negative,
+    it gives Springenberg et al.'s guided ReLU: ``1[input > 0] * max(gradient, 0)``.
+    """
+    return tf.identity(x), tf.nn.relu
+
+
+def graph_forward(model, x, capture: tuple[str, ...], logits_of: str | None = None,
+                  guided: bool = False):
     """Replay ``model`` on ``x``: ``(outputs of the layers at the capture paths, output)``.
 
     For the layer at ``logits_of`` the captured value is its output before its activation
-    (the rest of the model still sees the activated output).
+    (the rest of the model still sees the activated output). ``guided``: every ReLU lets
+    only positive gradients back (guided backpropagation), the model itself unchanged.
     """
     captured = {}
 
@@ -115,6 +139,8 @@ def graph_forward(model, x, capture: tuple[str, ...], logits_of: str | None = No
             captured[path] = pre_activation(layer, args[0])
             return layer.activation(captured[path])
         out = layer(*args, **kwargs)
+        if guided and ends_in_relu(layer):
+            out = positive_gradients(out)
         if path in capture:
             captured[path] = out
         return out

@@ -141,15 +141,18 @@ class KerasModel:
             self._functions[key] = self.graph(image_shape).output_tensor(output)[1]
         return self._functions[key]
 
-    def forward(self, x, capture: tuple[LayerCall, ...], logits_of: str | None = None):
+    def forward(self, x, capture: tuple[LayerCall, ...], logits_of: str | None = None,
+                guided: bool = False):
         """``(captured outputs by path, model output)``: the forward pass to use in a trace.
 
         ``logits_of``: the path of a captured layer to take before its activation.
+        ``guided``: ReLUs pass only positive gradients back (guided backpropagation).
         """
         if not self.subclassed:
-            return graph_forward(self.model, x, tuple(c.path for c in capture), logits_of)
+            return graph_forward(self.model, x, tuple(c.path for c in capture), logits_of,
+                                 guided)
         layers = {c.path: c.layer for c in capture}
-        return _capture.capture_forward(self.model, x, layers, logits_of)
+        return _capture.capture_forward(self.model, x, layers, logits_of, guided)
 
     def _compiled(self, key, build):
         if key not in self._functions:
@@ -263,6 +266,43 @@ class KerasModel:
                 return tf.cast(score_fn(reduced, index, roi)[0], tf.float32)
 
             return lambda x, index, roi: np.asarray(step(as_tensor(x), index, roi))
+
+        return self._compiled(key, build)
+
+    def input_gradient_function(self, reduction: Reduction, score_fn, guided: bool = False):
+        """A compiled ``f(x, index, roi) -> (d scores / d x (B, H, W, C, K), scores, index)``.
+
+        One forward and backward pass of the model's replay per call, for every image of
+        the batch (noisy copies, path steps) at once; ``guided`` backpropagates through
+        guided ReLUs.
+        """
+        key = ("input_gradients", reduction.key, score_fn, guided)
+
+        def build():
+            capture = () if reduction.call is None else (reduction.call,)
+            logits_of = reduction.call.path if reduction.pre_activation else None
+
+            @_traced
+            def step(x, index, roi, num_targets):
+                with tf.GradientTape(persistent=num_targets > 1) as tape:
+                    tape.watch(x)
+                    captured, outputs = self.forward(x, capture, logits_of, guided)
+                    reduced = self._reduction_output(captured, outputs, reduction)
+                    scores, resolved = score_fn(reduced, index, roi)
+                    scores = tf.cast(scores, tf.float32)
+                    per_target = [scores[:, k] for k in range(num_targets)]
+                gradients = [tape.gradient(score, x) for score in per_target]
+                if gradients[0] is None:
+                    raise ValueError("The score does not depend on the input image.")
+                return tf.stack(gradients, axis=-1), scores, resolved
+
+            def run(x: np.ndarray, index: np.ndarray, roi: np.ndarray):
+                gradients, scores, resolved = step(
+                    as_tensor(x), tf.convert_to_tensor(index), tf.convert_to_tensor(roi),
+                    int(index.shape[1]))
+                return np.asarray(gradients), np.asarray(scores), np.asarray(resolved)
+
+            return run
 
         return self._compiled(key, build)
 

@@ -3,6 +3,8 @@
 White box (a Keras model's activations, and gradients where named): the CAM family —
 Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiRes-CAM (one forward and backward pass),
 Eigen-CAM and CAM (forward only), Score-CAM and Ablation-CAM (extra forward passes).
+Pixel attributions (input gradients of a Keras model): saliency, gradient x input,
+SmoothGrad, Integrated Gradients, guided backpropagation and Guided Grad-CAM.
 Black box (only predictions, any predictor): occlusion sensitivity and image LIME.
 """
 
@@ -12,11 +14,18 @@ from ._classic_cam import CAM
 from ._eigencam import EigenCAM
 from ._gradcam import GradCAM, gradcam
 from ._gradcam_plusplus import GradCAMPlusPlus
+from ._gradient_input import GradientInput
+from ._guided_backprop import GuidedBackprop
+from ._guided_gradcam import GuidedGradCAM
 from ._hirescam import HiResCAM
+from ._integrated_gradients import IntegratedGradients
 from ._layercam import LayerCAM
 from ._lime import ImageLIME, image_lime
 from ._occlusion import OcclusionSensitivity, occlusion_sensitivity
+from ._pixel import PixelAttribution
+from ._saliency import Saliency
 from ._scorecam import ScoreCAM
+from ._smoothgrad import SmoothGrad
 from ._xgradcam import XGradCAM
 
 __all__ = [
@@ -26,11 +35,18 @@ __all__ = [
     "EigenCAM",
     "GradCAM",
     "GradCAMPlusPlus",
+    "GradientInput",
+    "GuidedBackprop",
+    "GuidedGradCAM",
     "HiResCAM",
     "ImageLIME",
+    "IntegratedGradients",
     "LayerCAM",
     "OcclusionSensitivity",
+    "PixelAttribution",
+    "Saliency",
     "ScoreCAM",
+    "SmoothGrad",
     "XGradCAM",
     "gradcam",
     "image_lime",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._baselines import mask_values  # noqa: F401  (the methods import it from here)
 from .._batching import check_batch_size
 from .._image import UPSAMPLING
 from .._models import BlackBox, predictor
@@ -24,44 +25,6 @@ from ..targets import (
     resolve_targets,
     score_function,
 )
-
-
-def mask_values(mask_value, images: np.ndarray, name: str = "mask_value") -> np.ndarray:
-    """The replacement pixels, broadcastable to ``images``: (N or 1, H or 1, W or 1, C or 1).
-
-    ``"auto"`` = each image's per-channel mean; a number; one value per channel; or an
-    image ``(H, W, C)`` / ``(N, H, W, C)``.
-    """
-    n, h, w, c = images.shape
-    if isinstance(mask_value, str):
-        if mask_value != "auto":
-            raise ValueError(
-                f"The {name!r} parameter must be 'auto', a number, a per-channel vector or "
-                f"an image. Got {mask_value!r} instead."
-            )
-        return images.mean(axis=(1, 2), keepdims=True)
-    value = np.asarray(mask_value)
-    if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
-        raise TypeError(f"{name} must hold numbers; got an array of dtype {value.dtype}.")
-    if value.ndim == 0:
-        value = value.reshape(1, 1, 1, 1)
-    elif value.ndim == 1:
-        if value.shape[0] != c:
-            raise ValueError(
-                f"{name} has {value.shape[0]} values but the images have {c} channels."
-            )
-        value = value.reshape(1, 1, 1, c)
-    elif value.shape in ((h, w, c), (n, h, w, c)) or (c == 1 and value.shape == (h, w)):
-        value = value.reshape(-1, h, w, c)
-    else:
-        raise ValueError(
-            f"{name} as an image must have shape {(h, w, c)} (or {(n, h, w, c)}, one per "
-            f"image); got shape {value.shape}."
-        )
-    value = value.astype(np.float32)
-    if not np.isfinite(value).all():
-        raise ValueError(f"{name} contains NaN or Inf.")
-    return value
 
 
 def check_finite(scores: np.ndarray) -> np.ndarray:

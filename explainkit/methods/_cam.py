@@ -13,20 +13,11 @@ import numpy as np
 from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, upsample
-from .._models import keras_adapter
-from .._models._outputs import check_output
 from .._models._tokens import check_reshape
-from .._validation import check_images, check_int, check_option, example_shape
+from .._validation import check_images, check_option
 from ..base import Explainer
-from ..targets import (
-    TASKS,
-    infer_task,
-    num_outputs,
-    predicted_roi,
-    resolve_roi,
-    resolve_targets,
-    score_function,
-)
+from ..targets import predicted_roi, score_function
+from ._scoring import check_scoring, explain_targets, fit_scoring
 
 
 def cam_example(name: str) -> str:
@@ -181,19 +172,9 @@ class BaseCAM(Explainer):
 
     def _validate_params(self) -> None:
         check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
-        check_option("task", self.task, ("auto", *TASKS))
-        check_int("batch_size", self.batch_size)
         if not isinstance(self.relu, bool | np.bool_):
             raise TypeError(f"relu must be True or False; got {self.relu!r}.")
-        if self.reduction_fn is not None and not callable(self.reduction_fn):
-            raise TypeError(f"reduction_fn must be callable; got {self.reduction_fn!r}.")
-        check_output(self.output)
-        if self.output is not None and not (
-                isinstance(self.reduction_layer, str) and self.reduction_layer == "auto"):
-            raise ValueError(
-                "output= chooses the output whose logits reduction_layer='auto' finds; "
-                f"reduction_layer={self.reduction_layer!r} names the layer itself. Pass one "
-                "of them.")
+        check_scoring(self)
         check_reshape(self.reshape)
         if isinstance(self.feature_layer, (list, tuple)):
             if not self.multi_layer:
@@ -221,12 +202,7 @@ class BaseCAM(Explainer):
         self
         """
         self._validate_params()
-        adapter = keras_adapter(self.net)
-        image_shape = None
-        if X is not None:
-            image_shape = example_shape(X, input_shape=adapter.input_shape)
-        graph = adapter.graph(image_shape)
-        reduction = graph.reduction(self.reduction_layer, self.output)
+        adapter, graph, reduction = fit_scoring(self, X)
         specs = self.feature_layer if isinstance(self.feature_layer, (list, tuple)) else [
             self.feature_layer]
         resolved = [graph.feature(spec, reduction, check_reshape(self.reshape)) for spec in specs]
@@ -234,24 +210,11 @@ class BaseCAM(Explainer):
         if len({f.path for f in features}) < len(features):
             raise ValueError(f"feature_layer names a layer twice: {self.feature_layer!r}.")
         self._check_layers(graph, features, reduction)
-        output_shape = graph.reduction_shape(reduction)
-        task = self.task
-        if task == "auto":
-            task = infer_task(output_shape, reduction.final_activation)
-        elif (task == "segmentation") != (len(output_shape) == 4):
-            raise ValueError(
-                f"task={task!r} does not fit the reduction layer's output shape {output_shape}: "
-                "segmentation needs (N, h, w, classes), the other tasks (N, outputs)."
-            )
         names = [graph.name(f) for f in features]
         grids = [None if g is None else (g.height, g.width) for _, g in resolved]
         several = isinstance(self.feature_layer, (list, tuple))
         self.feature_layer_ = names if several else names[0]
-        self.reduction_layer_ = reduction.label
-        self.output_ = graph.reduction_output_label(reduction, self.output)
         self.feature_grid_ = grids if several else grids[0]
-        self.task_ = task
-        self.n_outputs_ = num_outputs(output_shape, task)
         self._adapter, self._features, self._reduction = adapter, features, reduction
         return self
 
@@ -278,20 +241,9 @@ class BaseCAM(Explainer):
         self._check_fitted()
         adapter = self._adapter
         images, single_image = check_images(X, input_shape=adapter.input_shape)
-        n = len(images)
-        if self.reduction_fn is not None:
-            if target is not None or roi is not None:
-                raise ValueError("reduction_fn replaces target and roi; do not pass them too.")
-            index, single_target = np.full((n, 1), -1, dtype=np.int32), True
-        else:
-            index, single_target = resolve_targets(
-                target, task=self.task_, count=self.n_outputs_, class_names=self.class_names,
-                num_images=n,
-            )
         graph = adapter.graph(images.shape[1:])
-        output_shape = graph.reduction_shape(self._reduction)
-        roi_array, roi_mode = resolve_roi(roi, task=self.task_, output_shape=output_shape,
-                                          num_images=n)
+        index, single_target, roi_array, roi_mode = explain_targets(
+            self, images, target, roi, graph, self._reduction)
         features = [graph.find(f.path, "feature_layer") for f in self._features]
         reshape = check_reshape(self.reshape)
         grids = [graph.grid(f, reshape) if len(f.shape) == 3 else None for f in features]

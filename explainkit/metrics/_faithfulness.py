@@ -16,10 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import stats
 
+from .._baselines import baseline_images
 from .._validation import check_int, check_option
-from ..methods._blackbox import mask_values
 from ._maps import as_maps, per_target
 from ._result import MetricResult
 from ._scoring import Perturbations, Scorer, run
@@ -51,23 +51,6 @@ def check_fraction(name: str, value, *, allow_zero: bool = False) -> float:
     if not (low_ok and value <= 1):
         raise ValueError(f"{name} must be in {'[0' if allow_zero else '(0'}, 1]; got {value!r}.")
     return float(value)
-
-
-def baseline_images(baseline, images: np.ndarray, name: str = "baseline") -> np.ndarray:
-    """The replacement pixels, broadcastable to ``images`` ``(N, H, W, C)``.
-
-    A number, one value per channel, an image ``(H, W, C)`` / ``(N, H, W, C)``, ``"mean"``
-    (each image's per-channel mean) or ``"blur"`` (each image blurred by a Gaussian of
-    sigma 5% of its height and width, as RISE's insertion metric does).
-    """
-    if isinstance(baseline, str):
-        check_option(name, baseline, ("mean", "blur"))
-        if baseline == "mean":
-            return images.mean(axis=(1, 2), keepdims=True)
-        _, h, w, _ = images.shape
-        return ndimage.gaussian_filter(images, sigma=(0, 0.05 * h, 0.05 * w, 0),
-                                       mode="nearest").astype(np.float32)
-    return mask_values(baseline, images, name=name)
 
 
 def _generator(random_state) -> np.random.Generator:
