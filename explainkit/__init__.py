@@ -34,6 +34,7 @@ _EXPORTS = {
     "GuidedBackprop": ".methods",
     "GuidedGradCAM": ".methods",
     "IntegratedGradients": ".methods",
+    "RISE": ".methods",
     "Saliency": ".methods",
     "SmoothGrad": ".methods",
     "OcclusionSensitivity": ".methods",
@@ -58,6 +59,7 @@ __all__ = [
     "HiResCAM",
     "IntegratedGradients",
     "LayerCAM",
+    "RISE",
     "Saliency",
     "ScoreCAM",
     "SmoothGrad",
@@ -87,6 +89,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from .base import Explainer
     from .methods import (
         CAM,
+        RISE,
         AblationCAM,
         EigenCAM,
         GradCAM,

@@ -141,3 +141,17 @@ def test_overlay_rgb_blends_the_colormap_over_the_image():
         "jet"](score_map / 35.0)[..., :3]
     np.testing.assert_allclose(plotting.overlay_rgb(image, score_map, alpha=0.4), expected,
                                rtol=1e-6)
+
+
+def test_pixel_maps_sit_beside_the_cams_signed_ones_diverging(explanations):
+    """Check the comparison takes pixel attributions beside a CAM: signed maps (Integrated
+    Gradients) get the diverging colormap centred on 0, non-negative ones (saliency) jet."""
+    net = cam_model(seed=3)
+    X = explanations[0].images
+    pixel = [explainkit.explain(net, X, [1, 2], method="integrated_gradients", steps=4),
+             explainkit.explain(net, X, [1, 2], method="saliency")]
+    display = plotting.plot_comparison([explanations[0], *pixel])
+    overlays = [ax.get_images()[1] for ax in display.axes_[0, 1:]]
+    assert [o.get_cmap().name for o in overlays] == ["jet", "RdBu_r", "jet"]
+    low, high = overlays[1].get_clim()
+    assert low == -high < 0

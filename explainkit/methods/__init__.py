@@ -5,7 +5,7 @@ Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiRes-CAM (one forward and backward 
 Eigen-CAM and CAM (forward only), Score-CAM and Ablation-CAM (extra forward passes).
 Pixel attributions (input gradients of a Keras model): saliency, gradient x input,
 SmoothGrad, Integrated Gradients, guided backpropagation and Guided Grad-CAM.
-Black box (only predictions, any predictor): occlusion sensitivity and image LIME.
+Black box (only predictions, any predictor): occlusion sensitivity, image LIME and RISE.
 """
 
 from ._ablationcam import AblationCAM
@@ -23,6 +23,7 @@ from ._layercam import LayerCAM
 from ._lime import ImageLIME, image_lime
 from ._occlusion import OcclusionSensitivity, occlusion_sensitivity
 from ._pixel import PixelAttribution
+from ._rise import RISE
 from ._saliency import Saliency
 from ._scorecam import ScoreCAM
 from ._smoothgrad import SmoothGrad
@@ -44,6 +45,7 @@ __all__ = [
     "LayerCAM",
     "OcclusionSensitivity",
     "PixelAttribution",
+    "RISE",
     "Saliency",
     "ScoreCAM",
     "SmoothGrad",
