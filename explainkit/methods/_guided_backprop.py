@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from ._pixel import PIXEL_PARAMETERS, PixelAttribution, check_channel_reduction
+from ._pixel import PIXEL_PARAMETERS
+from ._saliency import Saliency
 
 
-class GuidedBackprop(PixelAttribution):
+class GuidedBackprop(Saliency):
     __doc__ = f"""Guided backpropagation: ``d score / d x`` with guided ReLUs.
 
     At every ReLU — ``ReLU`` and ``Activation("relu")`` layers and the fused
     ``activation="relu"`` of Dense/Conv layers — the gradient passes only where both the
     ReLU's input and the incoming gradient are positive. This is done in the replay of the
     model's layers (in a subclassed model's ``call``, for its ReLU layers; a raw
-    ``tf.nn.relu`` there is differentiated as usual); the model is never changed.
+    ``tf.nn.relu`` there is differentiated as usual); the model is never changed. It is
+    :class:`Saliency` through guided ReLUs, with the signed gradients kept.
 
     Parameters
     ----------
@@ -28,21 +30,6 @@ class GuidedBackprop(PixelAttribution):
 
     method_name = "guided_backprop"
     guided = True
-
-    def __init__(self, net, *, channel_reduction="max", reduction_layer="auto",
-                 reduction_fn=None, output=None, class_names=None, batch_size=32,
-                 task="auto"):
-        self.net = net
-        self.channel_reduction = channel_reduction
-        self.reduction_layer = reduction_layer
-        self.reduction_fn = reduction_fn
-        self.output = output
-        self.class_names = class_names
-        self.batch_size = batch_size
-        self.task = task
-
-    def _check(self) -> None:
-        check_channel_reduction(self.channel_reduction)
 
     def _attributions(self, images, index, roi_array, roi_mode):
         gradients, scores, resolved = self._gradients(images, index, roi_array, roi_mode)
