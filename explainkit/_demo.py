@@ -128,7 +128,8 @@ def run(output: str | Path = "explainkit-demo", *, quick: bool = False,
                                                               random_state=2027)
     comparison = explainkit.compare(
         net, Xc, yc, methods=QUICK_COMPARE_METHODS if quick else COMPARE_METHODS,
-        metrics=COMPARE_METRICS, masks=masks_c, method_options={"lime": lime},
+        metrics=COMPARE_METRICS, masks=masks_c,
+        method_options={"lime": lime, "rise": {"num_masks": 1000}},
         metric_options={"pointing_game": {"tolerance": POINTING_TOLERANCE}}, random_state=0,
         class_names=SHAPE_NAMES)
     log(f"comparison on the true classes ({len(Xc)} images):\n{comparison.table()}")

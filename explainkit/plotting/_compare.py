@@ -55,7 +55,7 @@ def plot_compare(comparison, *, indices=None, target: int = 0, panel_size: float
                 comparison.results[method][metric].plot(ax, label=method, band=False)
             ax.set_title(f"{metric}\n({'higher' if metric == 'insertion' else 'lower'} is "
                          "better)", fontsize="small")
-            ax.legend(fontsize="x-small")
+            ax.legend(fontsize=5.5, framealpha=0.6, handlelength=1.2, labelspacing=0.2)
             continue
         results = [comparison.results[m][metric] for m in methods]
         means = np.array([r.mean for r in results])
