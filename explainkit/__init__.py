@@ -34,6 +34,7 @@ _EXPORTS = {
     "GuidedBackprop": ".methods",
     "GuidedGradCAM": ".methods",
     "IntegratedGradients": ".methods",
+    "LCAM": ".methods",
     "RISE": ".methods",
     "Saliency": ".methods",
     "SmoothGrad": ".methods",
@@ -58,6 +59,7 @@ __all__ = [
     "GuidedGradCAM",
     "HiResCAM",
     "IntegratedGradients",
+    "LCAM",
     "LayerCAM",
     "RISE",
     "Saliency",
@@ -89,6 +91,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from .base import Explainer
     from .methods import (
         CAM,
+        LCAM,
         RISE,
         AblationCAM,
         EigenCAM,

@@ -26,7 +26,7 @@ from pathlib import Path
 METHOD_NAMES = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
                 "scorecam", "ablationcam", "cam", "guided_gradcam", "saliency",
                 "gradient_input", "smoothgrad", "integrated_gradients", "guided_backprop",
-                "occlusion", "lime", "rise")
+                "occlusion", "lime", "rise", "lcam")
 METHOD_GROUPS = {
     "all": ("gradcam", "occlusion", "lime"),
     "cams": ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",

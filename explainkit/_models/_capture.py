@@ -165,15 +165,17 @@ def probe(model, image_shape: tuple) -> LayerGraph:
 
 
 def capture_forward(model, x, capture: dict, logits_of: str | None = None,
-                    guided: bool = False):
+                    guided: bool = False, replace: dict | None = None):
     """Call ``model`` on ``x``: ``(outputs of the captured layers, the model's output)``.
 
     ``capture`` maps paths to layers; the layer at ``logits_of`` is captured before its
     activation. ``guided``: every ReLU layer (or fused ReLU) lets only positive gradients
-    back; ReLUs applied as raw operations in ``call`` are not reached. Meant to run while a
-    compiled function is traced.
+    back; ReLUs applied as raw operations in ``call`` are not reached. ``replace``: path of
+    a captured layer -> ``f(output) -> new output`` that the rest of ``call`` sees. Meant to
+    run while a compiled function is traced.
     """
     captured = {}
+    replace = replace or {}
 
     def handler(path, layer):
         def run(call, args, kwargs):
@@ -185,6 +187,8 @@ def capture_forward(model, x, capture: dict, logits_of: str | None = None,
                 out = positive_gradients(out)
             if path is not None:
                 captured[path] = out
+            if path in replace:
+                out = replace[path](out)
             return out
 
         return run

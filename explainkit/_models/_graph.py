@@ -125,14 +125,17 @@ def positive_gradients(x):
 
 
 def graph_forward(model, x, capture: tuple[str, ...], logits_of: str | None = None,
-                  guided: bool = False):
+                  guided: bool = False, replace: dict | None = None):
     """Replay ``model`` on ``x``: ``(outputs of the layers at the capture paths, output)``.
 
     For the layer at ``logits_of`` the captured value is its output before its activation
     (the rest of the model still sees the activated output). ``guided``: every ReLU lets
     only positive gradients back (guided backpropagation), the model itself unchanged.
+    ``replace``: path -> ``f(output) -> new output`` that the rest of the model sees (the
+    captured value is the layer's own output).
     """
     captured = {}
+    replace = replace or {}
 
     def call(path, layer, args, kwargs):
         if path == logits_of:
@@ -143,6 +146,8 @@ def graph_forward(model, x, capture: tuple[str, ...], logits_of: str | None = No
             out = positive_gradients(out)
         if path in capture:
             captured[path] = out
+        if path in replace:
+            out = replace[path](out)
         return out
 
     output = replay(model, x, call)

@@ -142,17 +142,30 @@ class KerasModel:
         return self._functions[key]
 
     def forward(self, x, capture: tuple[LayerCall, ...], logits_of: str | None = None,
-                guided: bool = False):
+                guided: bool = False, replace: dict | None = None):
         """``(captured outputs by path, model output)``: the forward pass to use in a trace.
 
         ``logits_of``: the path of a captured layer to take before its activation.
         ``guided``: ReLUs pass only positive gradients back (guided backpropagation).
+        ``replace``: path of a captured layer -> ``f(output)``, what the rest of the model
+        sees instead of that layer's output (the captured value stays the layer's own).
         """
         if not self.subclassed:
             return graph_forward(self.model, x, tuple(c.path for c in capture), logits_of,
-                                 guided)
+                                 guided, replace)
         layers = {c.path: c.layer for c in capture}
-        return _capture.capture_forward(self.model, x, layers, logits_of, guided)
+        return _capture.capture_forward(self.model, x, layers, logits_of, guided, replace)
+
+    def compile(self, key, fn):
+        """``fn`` compiled (and counted as a model call when called), cached under ``key``.
+
+        For methods that run the model their own way through :meth:`forward`.
+        """
+        return self._compiled(("custom", key), lambda: _traced(fn))
+
+    def reduction_output(self, captured, outputs, reduction: Reduction):
+        """The scored tensor of a :meth:`forward` pass (the logits, a layer's output, ...)."""
+        return self._reduction_output(captured, outputs, reduction)
 
     def _compiled(self, key, build):
         if key not in self._functions:

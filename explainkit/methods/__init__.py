@@ -5,6 +5,7 @@ Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiRes-CAM (one forward and backward 
 Eigen-CAM and CAM (forward only), Score-CAM and Ablation-CAM (extra forward passes).
 Pixel attributions (input gradients of a Keras model): saliency, gradient x input,
 SmoothGrad, Integrated Gradients, guided backpropagation and Guided Grad-CAM.
+Learned: L-CAM (an attention module trained on the frozen classifier; one pass to explain).
 Black box (only predictions, any predictor): occlusion sensitivity, image LIME and RISE.
 """
 
@@ -20,6 +21,7 @@ from ._guided_gradcam import GuidedGradCAM
 from ._hirescam import HiResCAM
 from ._integrated_gradients import IntegratedGradients
 from ._layercam import LayerCAM
+from ._lcam import LCAM
 from ._lime import ImageLIME, image_lime
 from ._occlusion import OcclusionSensitivity, occlusion_sensitivity
 from ._pixel import PixelAttribution
@@ -42,6 +44,7 @@ __all__ = [
     "HiResCAM",
     "ImageLIME",
     "IntegratedGradients",
+    "LCAM",
     "LayerCAM",
     "OcclusionSensitivity",
     "PixelAttribution",
