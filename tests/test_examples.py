@@ -66,12 +66,23 @@ def check_digits(stdout: str) -> None:
     assert len(re.findall(r"LIME's best cell: row [0-3], column [0-3]", stdout)) == 3
 
 
+def check_lcam(stdout: str) -> None:
+    for variant in ("Fm", "Img"):
+        assert f"saved and loaded L-CAM-{variant}: the same maps True" in stdout
+        before, after = map(float, re.search(
+            rf"L-CAM-{variant}: trained .* loss ([\d.]+) -> ([\d.]+)", stdout).groups())
+        assert after < before  # training lowers the loss
+    for method in ("L-CAM-Fm", "L-CAM-Img", "Grad-CAM", "Score-CAM", "RISE"):
+        assert re.search(rf"^{re.escape(method)} ", stdout, re.MULTILINE)
+
+
 EXAMPLES = {
     "keras_gradcam_recipe": check_recipe,
     "matlab_workflow": check_matlab_workflow,
     "segmentation_gradcam": check_segmentation,
     "regression_signed": check_regression,
     "sklearn_digits": check_digits,
+    "lcam_shapes": check_lcam,
 }
 
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+from sklearn.exceptions import NotFittedError
 
 from .._models import count_calls
 from ..base import METHODS, Explainer
@@ -200,8 +201,9 @@ def _method_instances(net, methods, method_options: dict, fixed: dict) -> dict:
     """Method name -> an unfitted explainer (names with the options that fit them)."""
     if isinstance(methods, str | Explainer):
         methods = (methods,)
+    labelled = methods.items() if isinstance(methods, dict) else ((None, m) for m in methods)
     explainers = {}
-    for method in methods:
+    for label, method in labelled:
         if isinstance(method, Explainer):
             name = method.method_name or type(method).__name__
             explainer = method
@@ -226,13 +228,21 @@ def _method_instances(net, methods, method_options: dict, fixed: dict) -> dict:
         else:
             raise TypeError(
                 f"methods must hold method names or Explainer instances; got {method!r}.")
-        unique, count = name, 2
+        unique, count = (name if label is None else str(label)), 2
         while unique in explainers:
             unique, count = f"{name}-{count}", count + 1
         explainers[unique] = explainer
     if not explainers:
         raise ValueError("methods must name at least one method.")
     return explainers
+
+
+def _fitted(explainer) -> bool:
+    try:
+        explainer._check_fitted()
+    except NotFittedError:
+        return False
+    return True
 
 
 def _check_metrics(metrics, masks) -> list[str]:
@@ -284,8 +294,10 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
         The images ``(N, H, W, C)``.
     target : int, str, list, ndarray or None
         As for the methods; a numpy array ``(N,)`` (e.g. the labels) is one per image.
-    methods : sequence of str or Explainer
-        Method names (any that :func:`explainkit.explain` knows) or explainer instances.
+    methods : sequence of str or Explainer, or dict
+        Method names (any that :func:`explainkit.explain` knows) or explainer instances
+        (a fitted L-CAM is used as trained; others are fitted on ``X``); a dict labels
+        them (label -> name or instance).
     metrics : sequence of str
         Metric names: "deletion", "insertion", "average_drop", "increase_in_confidence",
         "average_gain", "mu_fidelity", "pointing_game", "energy_pointing_game",
@@ -326,8 +338,10 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
         with count_calls() as counter:
             start = time.perf_counter()
             explain_options = {"roi": roi} if roi is not None else {}
-            explanations[name] = explainer.fit(scorer.images).explain(
-                scorer.images, per_image, **explain_options)
+            if not (getattr(explainer, "learned", False) and _fitted(explainer)):
+                explainer.fit(scorer.images)  # a trained L-CAM is used as it is
+            explanations[name] = explainer.explain(scorer.images, per_image,
+                                                   **explain_options)
             seconds[name] = time.perf_counter() - start
         calls[name] = counter.calls
     start = time.perf_counter()
