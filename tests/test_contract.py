@@ -42,7 +42,7 @@ def _params(explainer):
 
 # Settings for explainers that have these parameters: invariances hold for one seed, and
 # fewer samples keep the batch_size=1 runs short.
-_SETTINGS = {"random_state": 0, "num_samples": 256, "epochs": 2}
+_SETTINGS = {"random_state": 0, "num_samples": 256, "num_masks": 256, "epochs": 2}
 
 
 def _seeded(cls, net, **params):

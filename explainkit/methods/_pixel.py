@@ -143,7 +143,10 @@ class PixelAttribution(Explainer):
                 batch = buffer[:len(ids)]
                 build(ids, copies, batch)
                 gradients, _, _ = function(batch, resolved[ids], roi_array[ids])
-                np.add.at(total, ids, np.square(gradients) if square else gradients)
+                if square:
+                    gradients = np.square(gradients)
+                for i in np.unique(ids):  # a few images per batch: sums, not np.add.at
+                    total[i] += gradients[ids == i].sum(axis=0, dtype=np.float64)
         return (total / count).astype(np.float32)
 
     def _attributions(self, images, index, roi_array, roi_mode):
