@@ -5,7 +5,14 @@ whose matplotlib objects stay on ``ax_`` / ``axes_`` and ``figure_``; the functi
 shortcuts. The numeric helpers (``overlay_rgb``) need matplotlib only for colormaps.
 """
 
-from ._activations import ActivationsDisplay, activations
+from ._activations import (
+    ActivationsDisplay,
+    MaximizationDisplay,
+    TopActivatingDisplay,
+    activations,
+    plot_maximization,
+    plot_top_activating,
+)
 from ._comparison import ComparisonDisplay, plot_comparison
 from ._lime import LimeDisplay, plot_lime
 from ._overlay import OverlayDisplay, overlay_rgb, plot_overlay
@@ -15,12 +22,16 @@ __all__ = [
     "ActivationsDisplay",
     "ComparisonDisplay",
     "LimeDisplay",
+    "MaximizationDisplay",
     "OverlayDisplay",
     "SegmentationDisplay",
+    "TopActivatingDisplay",
     "activations",
     "overlay_rgb",
     "plot_comparison",
     "plot_lime",
+    "plot_maximization",
     "plot_overlay",
     "plot_segmentation",
+    "plot_top_activating",
 ]
