@@ -117,7 +117,8 @@ def test_segmentation_display_labels_and_one_panel_per_class():
 
 
 def test_activations_tiles_every_channel():
-    """Check the activation grid tiles each channel of the layer, scaled to [0, 1]."""
+    """Check the activation grid tiles each channel of the layer, scaled to [0, 1], with the
+    input drawn at its left."""
     net = cam_model(seed=1, filters=6)
     image = np.random.default_rng(0).uniform(size=(16, 16, 3)).astype("float32")
     display = plotting.activations(net, image, "conv")
@@ -127,8 +128,55 @@ def test_activations_tiles_every_channel():
     first = np.asarray(sliced)[0, ..., 0]
     expected = (first - first.min()) / (first.max() - first.min())
     np.testing.assert_allclose(display.tiles_[:16, :16], expected, rtol=1e-5, atol=1e-6)
+    assert len(display.axes_) == 2 and display.axes_[1] is display.ax_
+    np.testing.assert_allclose(display.axes_[0].get_images()[0].get_array(), image)
+    np.testing.assert_array_equal(display.channels_, np.arange(6))
     with pytest.raises(ValueError, match="spatial layer"):
         plotting.activations(net, image, "fc")
+
+
+def test_activations_top_and_channels():
+    """Check top=K shows the K channels of largest mean activation, strongest first, and
+    channels= chooses among them."""
+    net = cam_model(seed=1, filters=6)
+    image = np.random.default_rng(1).uniform(size=(16, 16, 3)).astype("float32")
+    maps = np.asarray(keras.Model(net.inputs[0], net.get_layer("conv").output)(image[None]))[0]
+    ranked = np.argsort(-maps.mean(axis=(0, 1)), kind="stable")
+    display = plotting.activations(net, image, "conv", top=3)
+    np.testing.assert_array_equal(display.channels_, ranked[:3])
+    assert display.ax_.get_title() == "conv: top 3 of 6 channels (16x16)"
+    strongest = maps[..., ranked[0]]
+    np.testing.assert_allclose(display.tiles_[:16, :16], (strongest - strongest.min())
+                               / np.ptp(strongest), rtol=1e-5, atol=1e-6)
+    chosen = plotting.activations(net, image, "conv", channels=[4, 1, 2], top=2)
+    among = [c for c in ranked if c in (4, 1, 2)][:2]
+    np.testing.assert_array_equal(chosen.channels_, among)
+    _, ax = plt.subplots()
+    alone = plotting.activations(net, image, "conv", channels=[5], ax=ax)
+    assert alone.ax_ is ax and len(alone.axes_) == 1
+    with pytest.raises(ValueError, match="'top' parameter"):
+        plotting.activations(net, image, "conv", top=0)
+
+
+def test_maximization_and_top_activating_displays():
+    """Check one panel per synthesised image (titled by channel or class) and a grid of
+    channels x k crops titled by stream position."""
+    from explainkit import visualize
+
+    net = cam_model(seed=2)
+    result = visualize.maximize(net, "conv", [3, 0, 5], steps=2, random_state=0)
+    display = plotting.plot_maximization(result)
+    assert [ax.get_title() for ax in display.axes_] == ["channel 3", "channel 0", "channel 5"]
+    np.testing.assert_allclose(display.axes_[0].get_images()[0].get_array(),
+                               result.to_uint8()[0] / 255.0)
+    classes = visualize.maximize(net, "auto", [1], objective="class", steps=1, init="zeros")
+    assert classes.plot().axes_[0].get_title() == "class 1"
+    X = np.random.default_rng(2).uniform(size=(5, 16, 16, 3)).astype("float32")
+    top = visualize.top_activating(net, X, "conv", channels=[1, 2], k=3)
+    grid = plotting.plot_top_activating(top)
+    assert grid.axes_.shape == (2, 3)
+    assert grid.axes_[1, 0].get_title().startswith(f"#{top.indices[1, 0]}: ")
+    assert grid.axes_[1, 0].get_ylabel() == "channel 2"
 
 
 def test_overlay_rgb_blends_the_colormap_over_the_image():
