@@ -1,4 +1,5 @@
-"""The ``explainkit`` command line: ``explainkit demo``, ``explain`` and ``compare``.
+"""The ``explainkit`` command line: ``explainkit demo``, ``explain``, ``compare`` and
+``activations``.
 
 Only the standard library is imported at module level: the arguments are parsed (and
 ``--help`` answered) before TensorFlow, Keras or matplotlib are imported. A user's mistake
@@ -44,6 +45,8 @@ DEFAULT_METRICS = ("deletion", "insertion", "average_drop")
 #: What ``explainkit compare`` writes into --output.
 COMPARE_FILES = ("comparison.png", "comparison.md", "comparison.csv", "index.html")
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+#: Inputs ``explainkit activations`` reads as videos (every other file as one image).
+VIDEO_SUFFIXES = (".gif", ".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm")
 
 #: --preprocess choices: keras.applications modules whose preprocess_input is applied to
 #: 0-255 RGB pixels; "none" = pixels scaled to [0, 1], "raw" = 0-255 as they are.
@@ -221,6 +224,38 @@ def _parser() -> argparse.ArgumentParser:
     _add_method_options(compare)
     compare.add_argument("--unsafe", action="store_true", help=UNSAFE_HELP)
     compare.add_argument("--debug", **debug)
+
+    acts = commands.add_parser(
+        "activations", help="a layer's strongest channels beside an image, or as a video",
+        description="Show what a layer of a saved Keras model sees: for an image, a PNG of "
+                    "the image beside the tiles of the layer's strongest channels (largest "
+                    "mean activation); for a video or GIF (" + ", ".join(VIDEO_SUFFIXES)
+                    + "), an animated GIF (or MP4, with an ffmpeg plugin for imageio) of "
+                    "each frame beside the video's strongest channels. Mistakes end with "
+                    "one error line and exit status 2.")
+    acts.add_argument("model", help="a Keras model file (.keras, or .h5)")
+    acts.add_argument("input", metavar="IMAGE_OR_VIDEO",
+                      help="an image file, or a video or GIF file")
+    acts.add_argument("--layer", required=True,
+                      help="the layer, by name or nested path (backbone/block5_conv3)")
+    acts.add_argument("--top", type=int, default=16,
+                      help="how many channels to show, strongest first (default: %(default)s)")
+    acts.add_argument("--channels",
+                      help="comma-separated channel indices to choose from (default: all)")
+    acts.add_argument("--output", type=Path,
+                      help="the file to write (default: activations.png for an image, "
+                           "activations.gif for a video)")
+    acts.add_argument("--fps", type=float, default=10.0,
+                      help="frames per second of the video written (default: %(default)s)")
+    acts.add_argument("--preprocess", choices=tuple(PREPROCESS), default="none",
+                      help="pixel preprocessing: none = [0, 1], raw = 0-255, or a "
+                           "keras.applications family (default: %(default)s)")
+    acts.add_argument("--batch-size", type=int, default=32,
+                      help="frames per model call (default: %(default)s)")
+    acts.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                      help="progress bars (default: on long runs in a terminal)")
+    acts.add_argument("--unsafe", action="store_true", help=UNSAFE_HELP)
+    acts.add_argument("--debug", **debug)
     return parser
 
 
@@ -717,6 +752,83 @@ def _compare(args) -> int:
     return 0
 
 
+def _preprocess_function(name: str):
+    """``--preprocess`` as a function of a float32 batch of 0-255 RGB pixels."""
+    if name == "raw":
+        return lambda x: x
+    if name == "none":
+        return lambda x: x / 255.0
+    import importlib
+
+    import numpy as np
+
+    module = importlib.import_module(f"keras.applications.{PREPROCESS[name]}")
+    return lambda x: np.asarray(module.preprocess_input(np.array(x)), dtype=np.float32)
+
+
+def _activation_options(message: str) -> str:
+    """explainkit.visualize's message in the command line's terms."""
+    message = re.sub(r"^layer\b", "--layer", message)
+    message = re.sub(r"The '(top|channels|fps|batch_size)' parameter",
+                     lambda m: "--" + m[1].replace("_", "-"), message)
+    message = re.sub(r"^output\b", "--output", message)
+    return re.sub(r"^frames: ", "", message)
+
+
+def _activations(args) -> int:
+    """``explainkit activations``: a layer's strongest channels beside an image or a video."""
+    model_path = _check_model_file(args.model)
+    source = _check_file(args.input, "input file")
+    if source.is_dir():
+        raise _UserError(f"input file {source} is a folder; give an image or a video file")
+    channels = None
+    if args.channels is not None:
+        try:
+            channels = [int(c) for c in args.channels.split(",")]
+        except ValueError as exc:
+            raise _UserError(f"--channels {args.channels}: give comma-separated channel "
+                             "indices (0,3,7)") from exc
+    is_video = source.suffix.lower() in VIDEO_SUFFIXES
+    output = args.output or Path("activations.gif" if is_video else "activations.png")
+    _import_tensorflow_quietly()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from explainkit import plotting, visualize
+
+    net = _load_model(model_path, args.unsafe)
+    try:
+        if is_video:
+            result = visualize.activation_video(
+                net, source, args.layer, output, fps=args.fps, top=args.top,
+                channels=channels, preprocess=_preprocess_function(args.preprocess),
+                batch_size=args.batch_size, progress=args.progress)
+            shown = ", ".join(map(str, result.channels))
+            print(f"{source}: {result.frames} frames, layer {result.layer}, channels {shown} "
+                  f"-> {result.path}")
+            return 0
+        input_shape = tuple(net.inputs[0].shape) if getattr(net, "inputs", None) else None
+        size = tuple(input_shape[1:3]) if input_shape and None not in input_shape[1:3] \
+            else None
+        X = load_images([source], size, args.preprocess)
+        display = plotting.activations(net, X[0], args.layer, top=args.top, channels=channels)
+    except (ValueError, TypeError) as exc:
+        raise _UserError(_activation_options(_reason(exc))) from exc
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        display.figure_.savefig(output, dpi=100)
+    except (OSError, ValueError) as exc:
+        raise _UserError(f"cannot write --output {output}: "
+                         f"{getattr(exc, 'strerror', None) or _reason(exc)}") from exc
+    finally:
+        plt.close(display.figure_)
+    shown = ", ".join(map(str, display.channels_))
+    print(f"{source}: layer {display.layer}, channels {shown} -> {output}")
+    return 0
+
+
 def _demo(args) -> int:
     """``explainkit demo``: the embedded models' gallery."""
     _import_tensorflow_quietly()
@@ -743,7 +855,8 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else map(str, argv))
-    commands = {"demo": _demo, "explain": _explain, "compare": _compare}
+    commands = {"demo": _demo, "explain": _explain, "compare": _compare,
+                "activations": _activations}
     try:
         return commands[args.command](args)
     except (_UserError, ValueError, TypeError, OSError) as exc:

@@ -490,3 +490,94 @@ def test_compare_user_error_from_the_real_command(case, files, shapes, tmp_path)
     assert result.stderr.startswith("explainkit: error: ") and result.stderr.count("\n") == 1, (
         result.stderr)
     assert "Traceback" not in result.stderr
+
+
+def _activations(capsys, *args):
+    """``main(["activations", *args])``: (exit status, stdout, stderr)."""
+    status = main(["activations", *map(str, args)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_activations_help_imports_no_tensorflow():
+    """Check activations --help lists its options without importing TensorFlow."""
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from explainkit.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        "    main(['activations', '--help'])\n"
+        f"print(json.dumps([[m for m in {HEAVY!r} if m in sys.modules], out.getvalue()]))\n"
+    )
+    result = _fresh_python("-c", code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    loaded, text = json.loads(result.stdout.splitlines()[-1])
+    assert loaded == []
+    for option in ("IMAGE_OR_VIDEO", "--layer", "--top", "--channels", "--output", "--fps",
+                   "--preprocess", "--unsafe"):
+        assert option in text
+
+
+def test_activations_of_an_image_and_of_a_gif(files, tmp_path, capsys):
+    """Check an image gives a PNG of its strongest channels (those a Keras slice ranks
+    first) and a GIF a GIF with one frame per frame."""
+    import imageio.v3 as iio
+
+    folder, net, images = files
+    status, out, _ = _activations(capsys, folder / "model.keras", folder / "img0.png",
+                                  "--layer", "conv", "--top", "3", "--output",
+                                  tmp_path / "a.png")
+    assert status == 0
+    assert (tmp_path / "a.png").read_bytes()[:8] == PNG_SIGNATURE
+    sliced = keras.Model(net.inputs[0], net.get_layer("conv").output)
+    means = np.asarray(sliced(images[:1].astype("float32") / 255.0)).mean(axis=(0, 1, 2))
+    strongest = ", ".join(map(str, np.argsort(-means, kind="stable")[:3]))
+    assert out.strip() == f"{folder / 'img0.png'}: layer conv, channels {strongest} -> " \
+                          f"{tmp_path / 'a.png'}"
+    iio.imwrite(tmp_path / "in.gif", np.concatenate([images, 255 - images]), duration=100,
+                loop=0)
+    status, out, _ = _activations(capsys, folder / "model.keras", tmp_path / "in.gif",
+                                  "--layer", "conv", "--output", tmp_path / "out.gif")
+    assert status == 0 and ": 4 frames, layer conv" in out
+    assert iio.imread(tmp_path / "out.gif", index=None).shape[0] == 4
+
+
+ACTIVATION_ERRORS = {
+    "unknown layer": (["--layer", "cnv"], ["--layer 'cnv' not found", "'conv'"]),
+    "dense layer": (["--layer", "fc"], ["--layer 'fc'", "spatial layer"]),
+    "bad top": (["--layer", "conv", "--top", "0"], ["--top"]),
+    "bad channels": (["--layer", "conv", "--channels", "1,x"], ["--channels 1,x"]),
+    "channel out of range": (["--layer", "conv", "--channels", "9"], ["--channels", "[0, 6)"]),
+    "missing input": (["--layer", "conv", "{f}/missing.png"], ["{f}/missing.png"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", ACTIVATION_ERRORS)
+def test_activations_user_error_is_one_line_and_status_2(case, files, tmp_path, capsys):
+    """Check each mistake ends with one stderr line naming its option or file, status 2."""
+    folder = files[0]
+    args, named = ([a.format(f=folder) for a in items] for items in ACTIVATION_ERRORS[case])
+    source = [a for a in args if a.endswith(".png")] or [folder / "img0.png"]
+    args = [a for a in args if not a.endswith(".png")]
+    status, _, err = _activations(capsys, folder / "model.keras", source[0], *args,
+                                  "--output", tmp_path / "a.png")
+    assert status == 2
+    assert err.startswith("explainkit: error: ") and err.count("\n") == 1, err
+    for word in named:
+        assert word in err
+
+
+def test_activations_video_format_needs_a_plugin(files, tmp_path, capsys):
+    """Check an MP4 output without an ffmpeg plugin for imageio is one clear line."""
+    import importlib.util
+
+    if any(importlib.util.find_spec(m) for m in ("av", "imageio_ffmpeg")):
+        pytest.skip("an ffmpeg plugin is installed")
+    import imageio.v3 as iio
+
+    folder, _, images = files
+    iio.imwrite(tmp_path / "in.gif", images, duration=100, loop=0)
+    status, _, err = _activations(capsys, folder / "model.keras", tmp_path / "in.gif",
+                                  "--layer", "conv", "--output", tmp_path / "out.mp4")
+    assert status == 2 and "--output" in err and "ffmpeg plugin" in err
+    assert err.count("\n") == 1

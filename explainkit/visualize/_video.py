@@ -111,6 +111,29 @@ def _batched(pairs, batch_size: int):
         yield np.stack(shown), np.stack(inputs)
 
 
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def writer_kind(path: Path) -> str:
+    """How ``path`` is written: ``"gif"`` (Pillow), ``"pyav"`` or ``"ffmpeg"``; a
+    ValueError for another suffix or a video format without an ffmpeg plugin."""
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        return "gif"
+    if suffix not in VIDEO_SUFFIXES:
+        raise ValueError(f"output {path}: expected a .gif or a video file "
+                         f"({', '.join(VIDEO_SUFFIXES)}); got {suffix or 'no suffix'}.")
+    if _installed("av"):
+        return "pyav"
+    if _installed("imageio_ffmpeg"):
+        return "ffmpeg"
+    raise ValueError(f"output {path}: writing {suffix} needs an ffmpeg plugin for imageio "
+                     "(pip install av, or pip install imageio[ffmpeg]); or write a .gif.")
+
+
 class _Writer:
     """Frames appended one at a time to a GIF (Pillow) or a video (an ffmpeg plugin)."""
 
@@ -118,35 +141,17 @@ class _Writer:
         import imageio.v3 as iio
 
         self.path, self.fps = path, fps
-        suffix = path.suffix.lower()
-        self._video = None
-        if suffix == ".gif":
+        self._kind = writer_kind(path)
+        if self._kind == "gif":
             self._file = iio.imopen(path, "w", plugin="pillow")
-            self._kind = "gif"
-        elif suffix in VIDEO_SUFFIXES:
-            self._kind = "video"
-            try:
-                import av  # noqa: F401
-
-                self._file = iio.imopen(path, "w", plugin="pyav")
-                self._file.init_video_stream("libx264" if suffix != ".webm" else "libvpx-vp9",
-                                             fps=fps)
-                self._kind = "pyav"
-            except ImportError:
-                try:
-                    import imageio.v2 as iio2
-                    import imageio_ffmpeg  # noqa: F401
-
-                    self._file = iio2.get_writer(path, fps=fps, macro_block_size=1)
-                    self._kind = "ffmpeg"
-                except ImportError:
-                    raise ValueError(
-                        f"output {path}: writing {suffix} needs an ffmpeg plugin for imageio "
-                        "(pip install av, or pip install imageio[ffmpeg]); or write a .gif."
-                    ) from None
+        elif self._kind == "pyav":
+            self._file = iio.imopen(path, "w", plugin="pyav")
+            codec = "libvpx-vp9" if path.suffix.lower() == ".webm" else "libx264"
+            self._file.init_video_stream(codec, fps=fps)
         else:
-            raise ValueError(f"output {path}: expected a .gif or a video file "
-                             f"({', '.join(VIDEO_SUFFIXES)}); got {suffix or 'no suffix'}.")
+            import imageio.v2 as iio2
+
+            self._file = iio2.get_writer(path, fps=fps, macro_block_size=1)
 
     def append(self, frame: np.ndarray) -> None:
         if self._kind == "gif":
@@ -263,6 +268,7 @@ def activation_video(net, frames, layer, output="activations.gif", *, fps: float
     top = check_top(top)
     batch_size = check_int("batch_size", batch_size)
     output = Path(output)
+    writer_kind(output)  # before any model call
     adapter = keras_adapter(net)
     static = adapter.input_shape
     size = tuple(static[1:3]) if static is not None and None not in static[1:3] else None
