@@ -47,7 +47,7 @@ _EXPORTS = {
 }
 
 #: subpackages reachable as attributes (``explainkit.metrics``), loaded on first use
-_SUBMODULES = ("metrics",)
+_SUBMODULES = ("metrics", "visualize")
 
 __all__ = [
     "CAM",
@@ -81,10 +81,11 @@ __all__ = [
     "metrics",
     "occlusion_sensitivity",
     "set_config",
+    "visualize",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for static analysers only
-    from . import metrics
+    from . import metrics, visualize
     from ._api import explain
     from ._config import config_context, get_config, set_config
     from ._explanation import Explanation
