@@ -5,6 +5,8 @@ The models ship inside the package (``explainkit/_data``, trained by
 needs no download; the images are new synthetic shapes whose object masks are known, and
 the demo reports how much of each map falls on the object and compares the classifier's
 methods with :func:`explainkit.compare` (faithfulness, and localisation against the masks).
+It also shows what the classifier's last convolution learned (``explainkit.visualize``):
+images synthesised for its channels and the shapes that excite them most.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ COMPARE_METHODS = ("gradcam", "gradcam++", "scorecam", "integrated_gradients", "
 QUICK_COMPARE_METHODS = ("gradcam", "occlusion", "lime")
 COMPARE_METRICS = ("deletion", "insertion", "average_drop", "mu_fidelity", "pointing_game",
                    "energy_pointing_game", "relevance_rank_accuracy")
+#: The units the gallery visualises: the classifier's last convolution, a few channels.
+UNIT_LAYER = "last_conv"
+UNIT_CHANNELS = tuple(range(8))
+#: Shapes streamed through the classifier to find the inputs that excite each unit most.
+UNIT_IMAGES = 64
+#: Gradient-ascent steps of the unit images (quick: fewer).
+UNIT_STEPS = 64
+
 #: Images the comparison scores (more than the figures show: the intervals narrow).
 COMPARE_IMAGES = 16
 #: The pointing game's default 15-pixel tolerance is meant for ~224-pixel images; on these
@@ -123,6 +133,9 @@ def run(output: str | Path = "explainkit-demo", *, quick: bool = False,
          "Grad-CAM++, XGrad-CAM, Layer-CAM, HiResCAM, Eigen-CAM, Score-CAM, Ablation-CAM, "
          "CAM).")
 
+    # What units learned: images synthesised for them, and the shapes that excite them most.
+    _units(net, save, log, quick)
+
     # The methods scored on the true classes: faithfulness, and localisation (the masks).
     Xc, yc, masks_c = (X, y, masks) if quick else make_shapes(COMPARE_IMAGES, 32,
                                                               random_state=2027)
@@ -181,6 +194,42 @@ def run(output: str | Path = "explainkit-demo", *, quick: bool = False,
     index.write_text(_gallery(written, time.perf_counter() - start), encoding="utf-8")
     log(f"wrote {len(written)} figures, {len(tables)} tables and {index}")
     return [path for path, _, _ in written] + tables + [index]
+
+
+def _units(net, save, log, quick: bool) -> None:
+    """The classifier's units: maximisation images and the top-activating shapes."""
+    from explainkit import plotting, visualize
+    from explainkit.datasets import make_shapes
+
+    steps = UNIT_STEPS // 4 if quick else UNIT_STEPS
+    result = visualize.maximize(net, UNIT_LAYER, list(UNIT_CHANNELS), steps=steps,
+                                l2_decay=0.01, blur_every=4, blur_sigma=0.5, jitter=1,
+                                random_state=0)
+    rise = result.history[:, -1].mean() / max(result.history[:, 0].mean(), 1e-12)
+    save(plotting.plot_maximization(result, columns=len(UNIT_CHANNELS)).figure_,
+         "units_maximize.png",
+         f"Classifier: images synthesised by regularised gradient ascent ({steps} steps, "
+         "L2 decay, blur, jitter; Yosinski et al., 2015) to excite channels "
+         f"{UNIT_CHANNELS[0]}-{UNIT_CHANNELS[-1]} of its last convolution ({UNIT_LAYER}): "
+         "the edge orientation each one looks for (compare the shapes that excite them "
+         "most, below).")
+    X, _, masks = make_shapes(UNIT_IMAGES // 2 if quick else UNIT_IMAGES, 32,
+                              random_state=2028)
+    top = visualize.top_activating(net, X, UNIT_LAYER, channels=list(UNIT_CHANNELS[:6]), k=6)
+    boxes = top.boxes.reshape(-1, 4)
+    touching = np.mean([masks[n, r0:r1, c0:c1].any()
+                        for n, (r0, c0, r1, c1) in zip(top.indices.ravel(), boxes, strict=True)])
+    rh, rw = top.crops.shape[2:4]
+    chance = np.mean([masks[:, r:r + rh, c:c + rw].any(axis=(1, 2))
+                      for r in range(32 - rh + 1) for c in range(32 - rw + 1)])
+    log(f"units of {UNIT_LAYER}: mean activation raised {rise:.0f}x by maximisation; "
+        f"share of top-activating crops on an object {touching:.2f} (any {rh}x{rw} window: "
+        f"{chance:.2f})")
+    size = "x".join(map(str, top.receptive_field.size)) if top.receptive_field else "whole"
+    save(plotting.plot_top_activating(top).figure_, "units_top_activating.png",
+         f"Classifier: for channels 0-5 of {UNIT_LAYER}, the {top.crops.shape[1]} of "
+         f"{top.count} fresh shapes that excite each one most (the {size}-pixel receptive "
+         "field around the strongest unit; stream position and activation above each).")
 
 
 def _gallery(written: list[tuple[Path, str, str]], seconds: float) -> str:

@@ -14,7 +14,8 @@ def test_demo_writes_the_gallery_and_every_file_it_lists(tmp_path):
     assert f"open {index.resolve()}" in result.stdout
     page = index.read_text(encoding="utf-8")
     links = re.findall(r'src="([^"]+)"', page)
-    assert len(links) == 7 and "comparison.png" in links
+    assert len(links) == 9 and "comparison.png" in links
+    assert {"units_maximize.png", "units_top_activating.png"} <= set(links)
     for name in links:
         assert (tmp_path / "out" / name).read_bytes()[:8] == PNG_SIGNATURE
     tables = ["comparison.md", "comparison.csv"]
@@ -41,3 +42,10 @@ def test_demo_writes_the_gallery_and_every_file_it_lists(tmp_path):
     cams = next(s for s in result.stdout.splitlines() if s.startswith("CAM family"))
     shares = [float(v) for v in re.findall(r"[a-z+]+ (\d\.\d\d)", cams)]
     assert len(shares) == 9 and min(shares) > 0.2  # every CAM variant, on the object too
+    # The units: maximisation raises their activation; the shapes that excite them most
+    # have an object in the crop more often than any window of that size does.
+    units = next(s for s in result.stdout.splitlines() if s.startswith("units of last_conv"))
+    raised, on_object, chance = re.search(
+        r"raised (\d+)x .* on an object (\d\.\d\d) \(any \d+x\d+ window: (\d\.\d\d)\)",
+        units).groups()
+    assert int(raised) > 2 and float(on_object) > float(chance)

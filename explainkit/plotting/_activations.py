@@ -77,8 +77,8 @@ class ActivationsDisplay:
         with_image = self.image is not None
         if ax is None:
             if with_image:
-                figure, axes = plt.subplots(1, 2, figsize=(9, 6 * rows / cols + 0.6),
-                                            width_ratios=(1, 2))
+                figure, axes = plt.subplots(1, 2, figsize=(9, 4.5 * rows / cols + 0.8),
+                                            width_ratios=(1, 2), layout="constrained")
             else:
                 figure, ax = plt.subplots(figsize=(6, 6 * rows / cols + 0.4))
                 axes = [ax]
@@ -169,7 +169,7 @@ class MaximizationDisplay:
             int(np.ceil(count / int(columns))), int(columns))
         if axes is None:
             figure, axes = plt.subplots(rows, cols, figsize=(2 * cols, 2 * rows + 0.4),
-                                        squeeze=False)
+                                        squeeze=False, layout="constrained")
             figure.suptitle(self.layer)
         axes = np.asarray(axes, dtype=object).reshape(-1)
         word = "class" if self.objective == "class" else "channel"
@@ -226,7 +226,7 @@ class TopActivatingDisplay:
         rows, k = crops.shape[:2]
         if axes is None:
             figure, axes = plt.subplots(rows, k, figsize=(1.3 * k + 0.6, 1.4 * rows + 0.4),
-                                        squeeze=False)
+                                        squeeze=False, layout="constrained")
             figure.suptitle(f"{self.layer}: the inputs that excite each channel most")
         axes = np.asarray(axes, dtype=object).reshape(rows, k)
         shown = to_display(crops)
