@@ -287,9 +287,7 @@ def test_activations_match_keras_slicing():
 
 def brute_force_top(net, layer, X, k):
     """Indices (C, k): each channel's images sorted by spatial maximum, ties by index."""
-    maxima = sliced_activations(net, layer, X).max(axis=(1, 2)).T  # (C, N)
-    order = np.array([np.lexsort((np.arange(len(X)), -row)) for row in maxima])[:, :k]
-    return order, np.take_along_axis(maxima, order, axis=1)
+    return brute_force_top_of(sliced_activations(net, layer, X), k)
 
 
 def test_top_activating_equals_a_brute_force_sort():
@@ -418,3 +416,56 @@ def test_activation_video_errors(tmp_path):
         visualize.activation_video(net, tmp_path / "missing.gif", "conv", tmp_path / "a.gif")
     with pytest.raises(ValueError, match="needs maps"):
         visualize.activation_video(net, frames, "fc", tmp_path / "a.gif")
+
+
+def nested_model():
+    """A Functional backbone (conv valid 3 -> conv stride 2) nested in a Sequential model."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input((14, 14, 3))
+    x = keras.layers.Conv2D(4, 3, activation="relu", name="c1")(inputs)
+    x = keras.layers.Conv2D(5, 3, strides=2, activation="relu", name="c2")(x)
+    backbone = keras.Model(inputs, x, name="backbone")
+    return keras.Sequential([keras.Input((14, 14, 3)), backbone,
+                             keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(2, name="head")])
+
+
+def test_nested_layers_by_path():
+    """Check a layer inside a nested backbone is reached by its path: activations equal the
+    backbone's own, the receptive field crosses into it (5 pixels, jump 2) and maximize runs."""
+    net = nested_model()
+    X = np.random.default_rng(11).uniform(size=(4, 14, 14, 3)).astype("float32")
+    backbone = net.get_layer("backbone")
+    inner = np.asarray(keras.Model(backbone.inputs[0], backbone.get_layer("c2").output)(X))
+    result = visualize.activations(net, X, "backbone/c2")
+    np.testing.assert_allclose(result.values, inner, rtol=1e-5, atol=1e-6)
+    top = visualize.top_activating(net, X, "c2", k=2)
+    field = top.receptive_field
+    assert (field.size, field.jump, field.offset) == ((5, 5), (2, 2), (0, 0))
+    order, _ = brute_force_top_of(inner, 2)
+    np.testing.assert_array_equal(top.indices, order)
+    images = visualize.maximize(net, "backbone/c2", [0, 4], steps=5, random_state=0)
+    assert images.images.shape == (2, 14, 14, 3) and images.layer == "c2"
+
+
+def brute_force_top_of(maps, k):
+    """The brute-force top k of (N, h, w, C) maps by spatial maximum, ties by index."""
+    maxima = maps.max(axis=(1, 2)).T
+    order = np.array([np.lexsort((np.arange(maps.shape[0]), -row)) for row in maxima])[:, :k]
+    return order, np.take_along_axis(maxima, order, axis=1)
+
+
+def test_token_sequences_read_as_their_grid():
+    """Check a (N, T, C) token layer of a 4x4 patch grid reads as (N, 4, 4, C) maps."""
+    keras.utils.set_random_seed(2)
+    net = keras.Sequential([
+        keras.Input((16, 16, 3)),
+        keras.layers.Conv2D(6, 4, strides=4, name="patches"),
+        keras.layers.Reshape((16, 6), name="tokens"),
+        keras.layers.Dense(6, name="mix"),
+    ])  # fmt: skip
+    X = np.random.default_rng(12).uniform(size=(2, 16, 16, 3)).astype("float32")
+    result = visualize.activations(net, X, "mix")
+    np.testing.assert_allclose(result.values, np.asarray(net(X)).reshape(2, 4, 4, 6),
+                               rtol=1e-5, atol=1e-6)
+    assert result.kind == "tokens"
