@@ -18,7 +18,8 @@ class LayerActivations:
     ``np.asarray(result)`` is ``values``. ``layer`` is the reported layer name (its own
     name, or its nested path when the name is not unique); ``channels`` the channel
     indices of the last axis; ``kind``: ``"map"``, ``"vector"`` (a ``(N, C)`` layer, read as
-    ``(N, 1, 1, C)``) or ``"tokens"`` (a token sequence read as its grid of patches).
+    ``(N, 1, 1, C)``) or ``"tokens"`` (a token sequence read as its grid of patches);
+    ``images`` the input batch as float32 (for ``plot``).
     """
 
     values: np.ndarray
