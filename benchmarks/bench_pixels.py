@@ -578,10 +578,12 @@ def _markdown(setup: dict, results: dict) -> str:
                              r["first_call_s"]])
             else:
                 rows.append([method, r["error"], "-", "-", "-"])
-        ratio_rows = [[label, "n/a" if c["ratio"] is None else f"{c['ratio']:.4g}",
+        ratio_rows = [[label, "n/a" if c["ratio"] is None else
+                       f"{c['ratio']:.8g}" if "pearson" in label else f"{c['ratio']:.4g}",
                        "-" if c["ratio_of_minima"] is None else f"{c['ratio_of_minima']:.3f}",
                        c["target"] or "-", verdict(c)] for label, c in result["checks"].items()]
-        agreement_rows = [[key, value] for key, value in result["agreement"].items()]
+        agreement_rows = [[key, f"{value:.8g}" if isinstance(value, float) else value]
+                          for key, value in result["agreement"].items()]
         parts += [f"## {title}: times", markdown_table(
             ["method", "median (s)", "min (s)", "ms per gradient pass", "first call (s)"], rows),
             f"## {title}: ratios of medians (of minima) and checks; targets judged on the "
