@@ -23,9 +23,12 @@ def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanat
         What to explain; None = the prediction. A list is the same targets for every
         image, a numpy array ``(N,)`` / ``(N, K)`` the target(s) of each image.
     method : str
-        The method's name: "gradcam", "gradcam++", "xgradcam", "layercam", "hirescam",
-        "eigencam", "scorecam", "ablationcam", "cam", "occlusion" or "lime" (the
-        ``method_name`` of each Explainer).
+        A registered method's name (each Explainer's ``method_name``): the CAM family
+        ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
+        "scorecam", "ablationcam", "cam", "guided_gradcam"), the pixel attributions
+        ("saliency", "gradient_input", "smoothgrad", "integrated_gradients",
+        "guided_backprop"), the black-box methods ("occlusion", "lime", "rise") and
+        "lcam" (trained on ``X`` and its predictions).
     **options
         The method's parameters (e.g. ``feature_layer=...``); ``roi`` is passed to
         ``explain``.

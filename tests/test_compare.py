@@ -157,6 +157,12 @@ def test_explainer_instances_and_bad_arguments(net, data):
         explainkit.compare(net, X, methods=("gradcm",))
     with pytest.raises(ValueError, match="Unknown metric"):
         explainkit.compare(net, X, metrics=("delete",))
+    with pytest.raises(TypeError, match=r"metric_options\['deletion'\].*'stepz'.*steps"):
+        explainkit.compare(net, X, methods=("gradcam",), metrics=("deletion",),
+                           metric_options={"deletion": {"stepz": 3}})
+    with pytest.raises(ValueError, match="metric_options names 'insertion'"):
+        explainkit.compare(net, X, methods=("gradcam",), metrics=("deletion",),
+                           metric_options={"insertion": {"steps": 3}})
     with pytest.raises(TypeError, match=r"method_options\['gradcam'\].*'mask_size'"):
         explainkit.compare(net, X, methods=("gradcam",), method_options={"gradcam": {
             "mask_size": 3}})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._baselines import mask_values  # noqa: F401  (the methods import it from here)
 from .._batching import check_batch_size
 from .._image import UPSAMPLING
 from .._models import BlackBox, predictor

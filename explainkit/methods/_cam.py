@@ -16,8 +16,8 @@ from .._image import UPSAMPLING, upsample
 from .._models._tokens import check_reshape
 from .._validation import check_images, check_option
 from ..base import Explainer
-from ..targets import predicted_roi, score_function
-from ._scoring import check_scoring, explain_targets, fit_scoring
+from ..targets import score_function
+from ._scoring import check_scoring, explain_targets, fit_scoring, frozen_roi
 
 
 def cam_example(name: str) -> str:
@@ -39,11 +39,6 @@ def check_progress(progress) -> None:
     """A TypeError unless ``progress`` is None, True or False."""
     if progress is not None and not isinstance(progress, bool):
         raise TypeError(f"progress must be None, True or False; got {progress!r}.")
-
-
-def _identity_scores(outputs, index, roi):
-    """A score function returning the outputs themselves (to freeze ``roi="predicted"``)."""
-    return outputs, index
 
 
 def _concatenate(parts):
@@ -154,18 +149,9 @@ class BaseCAM(Explainer):
                              for c in batches(len(images), self.batch_size)])
 
     def _frozen_roi(self, images, index, roi_array, roi_mode, resolved):
-        """``(roi_array, roi_mode)`` with ``"predicted"`` frozen on the unperturbed images.
-
-        Perturbation variants score changed images; the pixels predicted as the class are
-        those of the original image, as for the black-box methods.
-        """
-        if roi_mode != "predicted":
-            return roi_array, roi_mode
-        outputs = self._adapter.reduction_scores(self._reduction, _identity_scores)
-        reduced = np.concatenate([outputs(images[c], index[c], roi_array[c])
-                                  for c in batches(len(images), self.batch_size)])
-        masks = predicted_roi(reduced, resolved, self._reduction.threshold)
-        return masks.astype(np.float32), "mask"
+        """``(roi_array, roi_mode)`` with ``"predicted"`` frozen on the unperturbed images."""
+        return frozen_roi(self._adapter, self._reduction, images, index, roi_array, roi_mode,
+                          resolved, self.batch_size)
 
     def _score_function(self, roi_mode: str):
         return score_function(self.task_, roi_mode, self._reduction.threshold, self.reduction_fn)

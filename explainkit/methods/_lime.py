@@ -7,13 +7,14 @@ import zlib
 
 import numpy as np
 
+from .._baselines import mask_values
 from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import upsample
 from .._models._buffers import batch_buffer
 from .._segmentation import SEGMENTATIONS, consecutive, custom, grid, grid_shape, superpixels
 from .._validation import check_images, check_int, check_option, warn
-from ._blackbox import BlackBoxExplainer, mask_values
+from ._blackbox import BlackBoxExplainer
 
 SURROGATES = ("tree", "linear")
 

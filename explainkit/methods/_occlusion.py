@@ -6,13 +6,14 @@ import numbers
 
 import numpy as np
 
+from .._baselines import mask_values
 from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import apply_separable, interpolation_matrix
 from .._models import BlackBox, keras_adapter
 from .._models._buffers import batch_buffer
 from .._validation import check_images, example_shape
-from ._blackbox import BlackBoxExplainer, check_finite, mask_values
+from ._blackbox import BlackBoxExplainer, check_finite
 
 
 def _pair(name: str, value, auto: float, size: tuple[int, int]) -> tuple[int, int]:

@@ -17,8 +17,8 @@ from .._explanation import Explanation
 from .._models._buffers import batch_buffer
 from .._validation import check_images, check_option
 from ..base import Explainer
-from ..targets import predicted_roi, score_function
-from ._scoring import check_scoring, explain_targets, fit_scoring
+from ..targets import score_function
+from ._scoring import check_scoring, explain_targets, fit_scoring, frozen_roi
 
 #: How per-channel values become one map: the paper's choices.
 CHANNEL_REDUCTIONS = ("max", "sum", "l2")
@@ -57,10 +57,6 @@ def check_random_state(random_state) -> int:
         raise TypeError(
             f"random_state must be None, an int or a numpy Generator; got {random_state!r}.")
     return int(random_state)
-
-
-def _identity_scores(outputs, index, roi):
-    return outputs, index
 
 
 class PixelAttribution(Explainer):
@@ -116,12 +112,8 @@ class PixelAttribution(Explainer):
                  for c in batches(len(images), self.batch_size)]
         scores = np.concatenate([p[1] for p in parts])
         resolved = np.concatenate([p[2] for p in parts])
-        if roi_mode == "predicted":
-            outputs = self._adapter.reduction_scores(self._reduction, _identity_scores)
-            reduced = np.concatenate([outputs(images[c], index[c], roi_array[c])
-                                      for c in batches(len(images), self.batch_size)])
-            roi_array = predicted_roi(reduced, resolved, self._reduction.threshold)
-            roi_array, roi_mode = roi_array.astype(np.float32), "mask"
+        roi_array, roi_mode = frozen_roi(self._adapter, self._reduction, images, index,
+                                         roi_array, roi_mode, resolved, self.batch_size)
         return scores, resolved, roi_array, roi_mode
 
     def _mean_gradients(self, images, resolved, roi_array, roi_mode, count: int, build,

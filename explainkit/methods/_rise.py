@@ -7,12 +7,13 @@ import numbers
 
 import numpy as np
 
+from .._baselines import mask_values
 from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import interpolation_matrix
 from .._models._buffers import batch_buffer
 from .._validation import check_images, check_int
-from ._blackbox import BlackBoxExplainer, mask_values
+from ._blackbox import BlackBoxExplainer
 from ._lime import _check_random_state
 
 #: Masks per block. Each block is drawn from its own seed (``random_state`` and the block's

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._batching import batches
 from .._models import keras_adapter
 from .._models._outputs import check_output
 from .._validation import check_int, check_option, example_shape
-from ..targets import TASKS, infer_task, num_outputs, resolve_roi, resolve_targets
+from ..targets import TASKS, infer_task, num_outputs, predicted_roi, resolve_roi, resolve_targets
 
 
 def check_scoring(explainer) -> None:
@@ -70,3 +71,24 @@ def explain_targets(explainer, images: np.ndarray, target, roi, graph, reduction
                                       output_shape=graph.reduction_shape(reduction),
                                       num_images=n)
     return index, single_target, roi_array, roi_mode
+
+
+def _identity_scores(outputs, index, roi):
+    """A score function returning the outputs themselves (to freeze ``roi="predicted"``)."""
+    return outputs, index
+
+
+def frozen_roi(adapter, reduction, images, index, roi_array, roi_mode, resolved,
+               batch_size: int):
+    """``(roi_array, roi_mode)`` with ``"predicted"`` frozen on the unchanged images.
+
+    Methods that score changed copies (masked, noisy, on a path) keep the pixels predicted
+    as the class on the original image, as the black-box methods do.
+    """
+    if roi_mode != "predicted":
+        return roi_array, roi_mode
+    outputs = adapter.reduction_scores(reduction, _identity_scores)
+    reduced = np.concatenate([outputs(images[c], index[c], roi_array[c])
+                              for c in batches(len(images), batch_size)])
+    masks = predicted_roi(reduced, resolved, reduction.threshold)
+    return masks.astype(np.float32), "mask"

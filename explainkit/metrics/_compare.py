@@ -267,6 +267,32 @@ def _check_metrics(metrics, masks) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+#: What compare itself decides for every faithfulness metric (not per-metric options).
+_SHARED = {"net", "X", "maps", "target", "score", "output", "task", "roi", "class_names",
+           "batch_size", "progress"}
+
+
+def _check_metric_options(metric_options: dict, names: list[str]) -> None:
+    """A clear error for options of a metric not run, or options the metric does not take."""
+    from . import _faithfulness, _randomization
+
+    functions = {**{name: getattr(_faithfulness, name) for name in PLANS}, **LOCALISATION,
+                 **COMPLEXITY, "randomization": _randomization.randomization_check}
+    for metric, options in metric_options.items():
+        if metric not in names:
+            raise ValueError(
+                f"metric_options names {metric!r}, which is not among the metrics run: "
+                f"{', '.join(map(repr, names))}.")
+        accepted = set(inspect.signature(functions[metric]).parameters) - _SHARED - {
+            "explainer", "masks"}
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise TypeError(
+                f"metric_options[{metric!r}] has unknown option(s) "
+                f"{', '.join(map(repr, unknown))}; its options are "
+                f"{', '.join(sorted(accepted)) or 'none'}.")
+
+
 def _options(metric: str, metric_options: dict, random_state) -> dict:
     options = dict(metric_options.get(metric, {}))
     if "random_state" not in options:
@@ -324,6 +350,7 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
     method_options = dict(method_options or {})
     metric_options = dict(metric_options or {})
     names = _check_metrics(metrics, masks)
+    _check_metric_options(metric_options, names)
     if random_state is None:  # one seed for all, so that the methods are compared alike
         random_state = int(_generator(None).integers(2**31))
     scorer = Scorer(net, X, output=output, task=task, roi=roi, score=score,
