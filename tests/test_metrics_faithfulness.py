@@ -271,6 +271,11 @@ def test_result_interval_and_plot():
     result = metrics.deletion(region_mean, X, maps, steps=4, random_state=0)
     low, high = result.interval
     assert low <= result.mean <= high
-    assert result.interval == result.interval  # seeded: the same every time
+    from explainkit.metrics import MetricResult
+
+    constant = MetricResult("x", np.full(5, 0.3), True)
+    assert constant.interval == pytest.approx((0.3, 0.3))  # no spread, no interval
+    spread = MetricResult("x", np.array([0.0, 1.0] * 10), True).interval
+    assert 0 < spread[0] < 0.5 < spread[1] < 1  # around the mean 0.5, inside the range
     assert result.plot().get_title() == "deletion"
     assert metrics.average_drop(region_mean, X, maps).plot() is not None
