@@ -14,17 +14,18 @@ BASELINES = ("mean", "blur")
 def mask_values(mask_value, images: np.ndarray, name: str = "mask_value") -> np.ndarray:
     """The replacement pixels, broadcastable to ``images``: (N or 1, H or 1, W or 1, C or 1).
 
-    ``"auto"`` = each image's per-channel mean; a number; one value per channel; or an
-    image ``(H, W, C)`` / ``(N, H, W, C)``.
+    ``"auto"`` or ``"mean"`` = each image's per-channel mean; ``"blur"`` = each image
+    blurred by a Gaussian of sigma 5% of its height and width (as RISE's insertion metric
+    does); a number; one value per channel; or an image ``(H, W, C)`` / ``(N, H, W, C)``.
+    The same fill values for every perturbation method and metric.
     """
     n, h, w, c = images.shape
     if isinstance(mask_value, str):
-        if mask_value != "auto":
-            raise ValueError(
-                f"The {name!r} parameter must be 'auto', a number, a per-channel vector or "
-                f"an image. Got {mask_value!r} instead."
-            )
-        return images.mean(axis=(1, 2), keepdims=True)
+        check_option(name, mask_value, ("auto", *BASELINES))
+        if mask_value in ("auto", "mean"):
+            return images.mean(axis=(1, 2), keepdims=True)
+        return ndimage.gaussian_filter(images, sigma=(0, 0.05 * h, 0.05 * w, 0),
+                                       mode="nearest").astype(np.float32)
     value = np.asarray(mask_value)
     if not (np.issubdtype(value.dtype, np.number) or value.dtype == np.bool_):
         raise TypeError(f"{name} must hold numbers; got an array of dtype {value.dtype}.")
@@ -49,19 +50,47 @@ def mask_values(mask_value, images: np.ndarray, name: str = "mask_value") -> np.
     return value
 
 
-
 def baseline_images(baseline, images: np.ndarray, name: str = "baseline") -> np.ndarray:
-    """The replacement pixels, broadcastable to ``images`` ``(N, H, W, C)``.
+    """The metrics' and gradient methods' baselines: :func:`mask_values` without "auto".
 
     A number, one value per channel, an image ``(H, W, C)`` / ``(N, H, W, C)``, ``"mean"``
-    (each image's per-channel mean) or ``"blur"`` (each image blurred by a Gaussian of
-    sigma 5% of its height and width, as RISE's insertion metric does).
+    or ``"blur"``.
     """
     if isinstance(baseline, str):
         check_option(name, baseline, BASELINES)
-        if baseline == "mean":
-            return images.mean(axis=(1, 2), keepdims=True)
-        _, h, w, _ = images.shape
-        return ndimage.gaussian_filter(images, sigma=(0, 0.05 * h, 0.05 * w, 0),
-                                       mode="nearest").astype(np.float32)
     return mask_values(baseline, images, name=name)
+
+
+def _gaussian_weights(sigma: float) -> np.ndarray:
+    """scipy.ndimage's 1-D Gaussian kernel (truncated at 4 sigma, normalised)."""
+    radius = int(4.0 * sigma + 0.5)
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    weights = np.exp(-0.5 * (x / sigma) ** 2)
+    return (weights / weights.sum()).astype(np.float32)
+
+
+def fill_tensor(value, x):
+    """:func:`mask_values` inside a compiled function: ``x`` a ``(B, H, W, C)`` tensor.
+
+    ``value`` is what :func:`mask_values` accepts (but for one image per batch item: an
+    image is ``(H, W, C)``); ``"blur"`` is the same Gaussian, edges repeated, in Keras ops.
+    """
+    from keras import ops
+
+    _, h, w, c = (int(s) for s in x.shape)
+    if not (isinstance(value, str) and value in ("mean", "blur", "auto")):
+        return ops.convert_to_tensor(mask_values(value, np.zeros((1, h, w, c), np.float32)),
+                                     dtype=x.dtype)
+    if value in ("mean", "auto"):
+        return ops.mean(x, axis=(1, 2), keepdims=True)
+    out = x
+    for axis, size in ((1, h), (2, w)):
+        weights = _gaussian_weights(0.05 * size)
+        radius = len(weights) // 2
+        index = np.clip(np.arange(-radius, size + radius), 0, size - 1)  # scipy's "nearest"
+        padded = ops.take(out, ops.convert_to_tensor(index, "int32"), axis=axis)
+        shape = (len(weights), 1) if axis == 1 else (1, len(weights))
+        kernel = np.broadcast_to(weights.reshape(*shape, 1, 1), (*shape, c, 1))
+        out = ops.depthwise_conv(padded, ops.convert_to_tensor(kernel, x.dtype), strides=1,
+                                 padding="valid")
+    return out

@@ -127,7 +127,9 @@ def test_batch_size_invariance(cls, net, X):
     else:
         one = _seeded(cls, net, batch_size=1).fit(X).explain(X, [0, 2]).maps
         many = _seeded(cls, net, batch_size=4).fit(X).explain(X, [0, 2]).maps
-    np.testing.assert_allclose(one, many, rtol=1e-5, atol=1e-7)
+    # A model's float32 outputs differ in their last bits between batch sizes (oneDNN's
+    # kernels); LIME's regression tree turns that into up to ~2e-5 of an importance.
+    np.testing.assert_allclose(one, many, rtol=1e-4, atol=1e-7)
 
 
 @parametrize

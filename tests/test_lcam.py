@@ -163,3 +163,45 @@ def test_classification_only_and_bad_options(data):
         LCAM(regressor, variant="map").fit(X[:8], y[:8])
     with pytest.raises(ValueError, match="needs training images"):
         LCAM(regressor).fit()
+
+
+@pytest.mark.parametrize("baseline", [0.5, [0.1, 0.5, 0.9], "mean", "blur", "image"])
+def test_image_variant_fades_to_the_baseline(classifier, data, baseline):
+    """Check L-CAM-Img's masked input is baseline + mask * (x - baseline): a mask of 0
+    scores the baseline itself (the per-channel mean, scipy's Gaussian blur of sigma 5% of
+    the size, a value, an image), a mask of 1 the image; the Keras-ops blur is scipy's."""
+    from scipy import ndimage
+
+    (X, y, _), _ = data
+    x = X[:3]
+    if baseline == "image":
+        baseline = np.random.default_rng(1).uniform(size=(32, 32, 3)).astype("float32")
+    lcam = LCAM(classifier, variant="img", baseline=baseline, epochs=0).fit(x, y[:3])
+    if isinstance(baseline, str) and baseline == "blur":
+        fill = ndimage.gaussian_filter(x, sigma=(0, 1.6, 1.6, 0), mode="nearest")
+    elif isinstance(baseline, str):
+        fill = np.broadcast_to(x.mean(axis=(1, 2), keepdims=True), x.shape)
+    else:
+        fill = np.broadcast_to(np.asarray(baseline, "float32"), x.shape)
+    for value, expected in ((0.0, fill), (1.0, x)):
+        _, got = lcam._masked_logits(tf.constant(x),
+                                     lambda f, v=value: tf.fill((3, *f.shape[1:3], 1), v))
+        np.testing.assert_allclose(tf.nn.softmax(got), classifier(np.array(expected)),
+                                   rtol=1e-4, atol=1e-5)
+
+
+def test_baseline_errors(data):
+    """Check a baseline for L-CAM-Fm, per-image baselines and bad values are refused."""
+    (X, y, _), _ = data
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((32, 32, 3)), keras.layers.Conv2D(4, 3),
+                            keras.layers.GlobalAveragePooling2D(),
+                            keras.layers.Dense(2, activation="softmax")])
+    with pytest.raises(ValueError, match="variant='fm' masks the features"):
+        LCAM(net, variant="fm", baseline="mean").fit(X[:4], y[:4])
+    with pytest.raises(ValueError, match="not one per image"):
+        LCAM(net, baseline=np.zeros((4, 32, 32, 3))).fit(X[:4], y[:4])
+    with pytest.raises(ValueError, match="'baseline' parameter must be one of 'mean', 'blur'"):
+        LCAM(net, baseline="grey").fit(X[:4], y[:4])
+    with pytest.raises(ValueError, match="baseline has 2 values but the images have 3"):
+        LCAM(net, baseline=[0.1, 0.2]).fit(X[:4], y[:4])

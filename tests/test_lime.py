@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import cam_model
+from scipy import ndimage
 from sklearn.metrics import pairwise_distances
 
 import explainkit
@@ -481,3 +482,34 @@ def test_a_callable_may_keep_the_batches_it_gets():
     features = explainer._feature_maps(X[None].astype(np.float32))[0][0]
     expected = np.where(samples[1:17, features][..., None], X, 0)  # the first perturbed batch
     np.testing.assert_array_equal(kept[1], expected)
+
+
+@pytest.mark.parametrize("mask_value", ["mean", "auto", "blur", 0.5, [0.2, 0.8], "image"])
+def test_hidden_features_show_the_fill_value(monkeypatch, mask_value):
+    """Check every fill value: each scored copy keeps its sample's features and shows the
+    fill elsewhere (the mean per channel, scipy's Gaussian blur of sigma 5% of the size,
+    a number, per-channel values, an image)."""
+    rng = np.random.default_rng(11)
+    image = rng.uniform(size=(10, 12, 2)).astype(np.float32)
+    if mask_value == "image":
+        mask_value = rng.uniform(size=(10, 12, 2))
+    data = rng.random((30, 6)) < 0.5
+    data[0] = True
+    monkeypatch.setattr(_lime, "draw_samples", lambda g, s, n: data.copy())
+    seen = []
+
+    def recording(X):
+        seen.append(np.array(X))
+        return X.mean(axis=(1, 2))
+
+    explanation = ImageLIME(recording, segmentation="grid", num_features=6, num_samples=30,
+                            mask_value=mask_value, batch_size=64).fit().explain(image, 0)
+    features = explanation.feature_map[0]
+    if isinstance(mask_value, str) and mask_value == "blur":
+        fill = ndimage.gaussian_filter(image, sigma=(0.5, 0.6, 0), mode="nearest")
+    elif isinstance(mask_value, str):
+        fill = image.mean(axis=(0, 1))
+    else:
+        fill = np.asarray(mask_value, np.float32)
+    expected = np.where(data[1:, features][..., None], image, np.broadcast_to(fill, image.shape))
+    np.testing.assert_allclose(seen[-1], expected, rtol=1e-6, atol=1e-7)

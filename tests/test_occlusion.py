@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import activations, pixel_classifier
+from scipy import ndimage
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -218,13 +219,17 @@ def test_upsampling_places_values_at_mask_centres(method, clipping):
 
 
 def test_mask_value_forms():
-    """Check scalar, per-channel and replacement-image mask values against the loop."""
+    """Check scalar, per-channel, "mean", "blur" (scipy's Gaussian, sigma 5% of the size)
+    and replacement-image mask values against the loop."""
     rng = np.random.default_rng(6)
     w = rng.normal(size=(8, 8, 2))
     f = lambda X: np.einsum("nhwc,hwc->n", X, w)  # noqa: E731
     image = rng.uniform(size=(8, 8, 2))
     replacement = rng.uniform(size=image.shape)  # e.g. a blurred copy; any image
-    for value, ref in [(0.3, 0.3), ([0.1, 0.9], np.array([0.1, 0.9]))]:
+    blurred = ndimage.gaussian_filter(image, sigma=(0.4, 0.4, 0), mode="nearest")
+    for value, ref in [(0.3, 0.3), ([0.1, 0.9], np.array([0.1, 0.9])),
+                       ("mean", image.mean(axis=(0, 1))), ("auto", image.mean(axis=(0, 1))),
+                       ("blur", blurred)]:
         got = occlusion_sensitivity(f, image, mask_size=3, stride=2, mask_value=value,
                                     output_upsampling="none")
         expected = reference_occlusion(lambda im: f(im[None])[0], image, (3, 3), (2, 2), ref, True)
@@ -258,7 +263,7 @@ def _f(X):
         (_f, {"stride": 1.5}, TypeError, r"'stride' parameter must be 'auto', an int"),
         (_f, {"mask_value": [0, 0]}, ValueError, "mask_value has 2 values but the images have 3"),
         (_f, {"mask_value": np.zeros((4, 4, 3))}, ValueError, r"got shape \(4, 4, 3\)"),
-        (_f, {"mask_value": "mean"}, ValueError, "'mask_value' parameter must be 'auto'"),
+        (_f, {"mask_value": "gray"}, ValueError, "'mask_value' parameter must be one of 'auto'"),
         (_f, {"layer": "conv", "channel": 0}, TypeError, "layer/channel need a Keras model"),
         (_f, {"layer": "conv"}, ValueError, "layer and channel go together"),
         (_f, {"batch_size": 0}, ValueError, "'batch_size' parameter must be 'auto' or an int"),

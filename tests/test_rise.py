@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import cam_model, pixel_classifier, run_python
+from scipy import ndimage
 from skimage.transform import resize
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
@@ -25,8 +26,9 @@ def _all_masks(seed, num_masks, grid_size, p, size):
     return np.concatenate([blocks.block(b) for b in range(blocks.num_blocks)])
 
 
-def reference_rise(f, image, masks, p, value):
-    """``sum_i f(x * M_i + (1 - M_i) * v) M_i / (N p)``, each perturbed copy built alone.
+def reference_rise(f, image, masks, p, value, normalization="coverage"):
+    """``sum_i f(x * M_i + (1 - M_i) * v) M_i``, each perturbed copy built alone, divided
+    per pixel by ``sum_i M_i`` ("coverage") or by ``N p`` ("paper").
 
     ``f`` maps a batch ``(M, H, W, C)`` to its ``(M, K)`` scores; returns ``(H, W, K)``.
     """
@@ -34,7 +36,9 @@ def reference_rise(f, image, masks, p, value):
     copies = np.stack([image * m[..., None] + (1 - m[..., None]) * value for m in masks])
     scores = np.asarray(f(copies), dtype=np.float64)
     total = sum(m[..., None] * s for m, s in zip(masks, scores, strict=True))
-    return total / (len(masks) * p)
+    if normalization == "paper":
+        return total / (len(masks) * p)
+    return total / sum(masks)[..., None]
 
 
 def _softmax_net(size=(4, 5), channels=2, classes=3, seed=0):
@@ -113,23 +117,31 @@ def test_mask_statistics_seeds_and_prefixes():
 # --- the map ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mask_value", [0, 0.25, [0.1, 0.9], "auto", "image"])
-def test_map_is_the_score_weighted_sum_of_the_masks(mask_value):
-    """Check a tiny case against sum_i score(x * M_i + (1 - M_i) v) M_i / (N p) recomputed
-    one copy at a time, two images and two targets, masks over two blocks."""
+@pytest.mark.parametrize("normalization", ["coverage", "paper"])
+@pytest.mark.parametrize("mask_value", [0, 0.25, [0.1, 0.9], "auto", "mean", "blur", "image"])
+def test_map_is_the_score_weighted_sum_of_the_masks(mask_value, normalization):
+    """Check a tiny case against sum_i score(x * M_i + (1 - M_i) v) M_i divided by
+    sum_i M_i per pixel or by N p, recomputed one copy at a time, two images and two
+    targets, masks over two blocks, every kind of fill value."""
     rng = np.random.default_rng(0)
     X = rng.uniform(size=(2, 4, 5, 2))
     f = _softmax_net()
     if mask_value == "image":
         mask_value = rng.uniform(size=(4, 5, 2))
     explanation = RISE(f, num_masks=70, grid_size=2, p=0.4, mask_value=mask_value,
-                       batch_size=9, random_state=5).fit().explain(X, [0, 2])
+                       normalization=normalization, batch_size=9,
+                       random_state=5).fit().explain(X, [0, 2])
     masks = _all_masks(explanation.params["seed"], 70, 2, 0.4, (4, 5))
     assert explanation.params["seed"] == 5
     for i in range(2):
-        value = X[i].mean(axis=(0, 1)) if isinstance(mask_value, str) else mask_value
+        if isinstance(mask_value, str) and mask_value == "blur":  # sigma 5%, edges repeated
+            value = ndimage.gaussian_filter(X[i], sigma=(0.2, 0.25, 0), mode="nearest")
+        elif isinstance(mask_value, str):
+            value = X[i].mean(axis=(0, 1))
+        else:
+            value = mask_value
         expected = reference_rise(lambda ims: f(ims)[:, [0, 2]], X[i], masks, 0.4,
-                                  np.asarray(value))
+                                  np.asarray(value), normalization)
         np.testing.assert_allclose(explanation.maps[i], expected, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(explanation.scores, f(X)[:, [0, 2]], rtol=1e-6)
     np.testing.assert_array_equal(explanation.targets, [[0, 2], [0, 2]])
@@ -390,7 +402,10 @@ def _f(X):
         (_f, {"random_state": "seed"}, TypeError, r"random_state.*'seed'"),
         (_f, {"random_state": -1}, TypeError, r"random_state must be None, a non-negative"),
         (_f, {"mask_value": [0, 0]}, ValueError, "mask_value has 2 values but the images have 3"),
-        (_f, {"mask_value": "mean"}, ValueError, "'mask_value' parameter must be 'auto'"),
+        (_f, {"mask_value": "gray"}, ValueError,
+         "'mask_value' parameter must be one of 'auto', 'mean', 'blur'. Got 'gray'"),
+        (_f, {"normalization": "expected"}, ValueError,
+         "'normalization' parameter must be one of 'coverage', 'paper'. Got 'expected'"),
         (_f, {"mask_value": np.zeros((4, 4, 3))}, ValueError, r"got shape \(4, 4, 3\)"),
         (_f, {"batch_size": 0}, ValueError, "'batch_size' parameter must be 'auto' or an int"),
         (_f, {"progress": "yes"}, TypeError, "progress must be None, True or False"),
@@ -411,3 +426,17 @@ def test_roi_needs_segmentation():
     with pytest.raises(ValueError, match="roi applies to segmentation"):
         RISE(_f, num_masks=4, grid_size=2).fit().explain(np.ones((2, 8, 8, 3)),
                                                          roi=np.ones((8, 8), bool))
+
+
+def test_coverage_normalization_of_pixels_no_mask_keeps():
+    """Check masks that keep nothing (p tiny) give a zero map, not NaN, when normalised by
+    coverage, and the paper's normalisation is the coverage one times sum M / (N p)."""
+    X = np.random.default_rng(9).uniform(size=(1, 6, 6, 1))
+    f = _softmax_net(size=(6, 6), channels=1)
+    empty = RISE(f, num_masks=8, grid_size=2, p=1e-12, random_state=0).fit().explain(X, 0)
+    np.testing.assert_array_equal(empty.maps, 0)
+    options = dict(num_masks=90, grid_size=3, p=0.5, random_state=2)
+    coverage = RISE(f, **options).fit().explain(X, 0).maps[0, ..., 0]
+    paper = RISE(f, normalization="paper", **options).fit().explain(X, 0).maps[0, ..., 0]
+    total = _all_masks(2, 90, 3, 0.5, (6, 6)).sum(axis=0)
+    np.testing.assert_allclose(paper, coverage * total / (90 * 0.5), rtol=1e-5)

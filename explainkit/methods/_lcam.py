@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._baselines import BASELINES, fill_tensor, mask_values
 from .._batching import batches
 from .._explanation import Explanation
 from .._image import UPSAMPLING, upsample
@@ -30,6 +31,11 @@ LCAM_UPSAMPLING = ("bilinear", *UPSAMPLING)
 #: The constant inside the area term, ``mean((a + AREA_OFFSET) ** area_exponent)``.
 AREA_OFFSET = 0.0005
 FORMAT = "explainkit-lcam-1"
+
+
+def _is_zero(value) -> bool:
+    """True for the baseline 0 (a number, or an array of zeros)."""
+    return not isinstance(value, str) and not np.any(np.asarray(value))
 
 
 def _check_weight(name: str, value) -> float:
@@ -110,6 +116,12 @@ class LCAM(Explainer):
         The layer whose activations the module reads ("auto": as Grad-CAM).
     variant : {"img", "fm"}, default="img"
         L-CAM-Img (the map masks the input image) or L-CAM-Fm (it masks the features).
+    baseline : number, per-channel values, image, "mean" or "blur", default=0
+        L-CAM-Img: what the masked image fades to where the map is 0,
+        ``baseline + mask * (x - baseline)``: 0 is the paper's product ``x * mask`` (its
+        inputs were mean-centred, so it faded to the data's mean); "mean" = each image's
+        per-channel mean, "blur" its Gaussian blur (sigma 5% of its size), or an image
+        ``(H, W, C)``; the same fill values as the other perturbation methods.
     class_names : sequence of str, optional
         Names of the classes, so that targets can be given by name.
     epochs : int, default=8
@@ -150,14 +162,15 @@ class LCAM(Explainer):
     #: Its maps depend on training data: ``fit`` needs images (and their batch_size).
     learned = True
 
-    def __init__(self, net, *, feature_layer="auto", variant="img", class_names=None, epochs=8,
-                 batch_size=32, learning_rate=1e-3, ce_weight=1.5, area_weight=2.0,
-                 area_exponent=0.3, tv_weight=0.01, output_upsampling="bilinear", output=None,
-                 random_state=None, progress=None):
+    def __init__(self, net, *, feature_layer="auto", variant="img", baseline=0,
+                 class_names=None, epochs=8, batch_size=32, learning_rate=1e-3, ce_weight=1.5,
+                 area_weight=2.0, area_exponent=0.3, tv_weight=0.01,
+                 output_upsampling="bilinear", output=None, random_state=None, progress=None):
         self.net = net
         self.output = output
         self.feature_layer = feature_layer
         self.variant = variant
+        self.baseline = baseline
         self.class_names = class_names
         self.epochs = epochs
         self.batch_size = batch_size
@@ -174,6 +187,17 @@ class LCAM(Explainer):
 
     def _validate(self) -> None:
         check_option("variant", self.variant, VARIANTS)
+        if self.variant == "fm" and not _is_zero(self.baseline):
+            raise ValueError(
+                "baseline fills the masked image of variant='img'; variant='fm' masks the "
+                f"features and takes no baseline. Got baseline={self.baseline!r}.")
+        if isinstance(self.baseline, str):
+            check_option("baseline", self.baseline, BASELINES)
+        elif np.ndim(self.baseline) == 4:
+            raise ValueError(
+                "baseline must be a number, per-channel values, an image (H, W, C), 'mean' "
+                "or 'blur' (L-CAM trains on batches of any images, so not one per image); "
+                f"got an array of shape {np.shape(self.baseline)}.")
         check_option("output_upsampling", self.output_upsampling, LCAM_UPSAMPLING)
         check_int("epochs", self.epochs, minimum=0)
         check_int("batch_size", self.batch_size)
@@ -241,8 +265,12 @@ class LCAM(Explainer):
         if self.variant == "img":
             features, _ = self._forward(x)
             a = attention_of(features)  # (B, h, w, 1)
-            mask = tf.image.resize(a, tf.shape(x)[1:3], method="bilinear")
-            _, logits = self._forward(x * tf.cast(mask, x.dtype))
+            mask = tf.cast(tf.image.resize(a, tf.shape(x)[1:3], method="bilinear"), x.dtype)
+            if _is_zero(self.baseline):  # the paper's product image x mask
+                _, logits = self._forward(x * mask)
+            else:  # x fades to the baseline where the mask is 0
+                fill = fill_tensor(self.baseline, x)
+                _, logits = self._forward(fill + mask * (x - fill))
             return a, logits
         box = {}
 
@@ -308,6 +336,8 @@ class LCAM(Explainer):
         else:
             first = next(iter(_stream_batches(X)))[0]
         image_shape = example_shape(first, input_shape=input_shape)
+        mask_values(self.baseline, np.zeros((1, *image_shape), np.float32),
+                    name="baseline")  # its shape and values against the images, now
         adapter, graph, feature, reduction, classes = self._resolve(image_shape)
         seed = check_random_state(self.random_state)
         rng = np.random.default_rng(seed)

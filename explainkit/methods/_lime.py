@@ -11,7 +11,7 @@ from .._baselines import mask_values
 from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import upsample
-from .._models._buffers import batch_buffer
+from .._perturbation import Perturbations, execute
 from .._segmentation import SEGMENTATIONS, consecutive, custom, grid, grid_shape, superpixels
 from .._validation import check_images, check_int, check_option, warn
 from ._blackbox import BlackBoxExplainer
@@ -105,22 +105,19 @@ def image_generators(random_state, images: np.ndarray) -> list[np.random.Generat
 
 
 class _Perturber:
-    """Builds the perturbed images of each mini-batch into a buffer reused between batches.
+    """Builds the perturbed images of each mini-batch into the executor's reused buffer.
 
     Each pixel's C channel values are handled as one opaque item (a numpy void of 4 C
     bytes), so that one gather of the samples through the feature map gives a ``(B, H W)``
     keep mask and one masked copy fills the batch, with no channel axis to broadcast over
-    (several times slower for C = 3). The buffer is reused between batches (no fresh pages
-    each time) and aligned, so that a Keras model reads it without a copy.
+    (several times slower for C = 3).
     """
 
-    def __init__(self, images, replacement, features, samples, buffer: np.ndarray):
-        _, height, width, channels = images.shape
-        self.shape = (height, width, channels)
+    def __init__(self, images, replacement, features, samples):
+        channels = images.shape[-1]
         self._pixel = np.dtype((np.void, 4 * channels))
         self.images, self.replacement = images, replacement
         self.features, self.samples = features, samples
-        self._batch = buffer  # (B, H * W * C) float32, aligned
         self._image = None
 
     def _pixels(self, image: np.ndarray) -> np.ndarray:
@@ -134,14 +131,13 @@ class _Perturber:
             self._feature_of_pixel = self.features[i].reshape(-1)
             self._image = i
 
-    def __call__(self, image_ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """``(B, H, W, C)``: sample ``rows[b]`` of image ``image_ids[b]`` (ids sorted).
+    def __call__(self, image_ids: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:
+        """Write sample ``rows[b]`` of image ``image_ids[b]`` (ids sorted) into ``out[b]``.
 
-        The result is a view of the reused buffer, valid until the next call.
+        ``out`` is ``(B, H, W, C)`` float32, C-contiguous.
         """
         count = len(image_ids)
-        batch = self._batch[:count]
-        pixels = batch.view(self._pixel)  # (B, H W)
+        pixels = out.reshape(count, -1).view(self._pixel)  # (B, H W)
         starts = np.flatnonzero(np.r_[True, np.diff(image_ids) != 0])
         for first, last in zip(starts, np.r_[starts[1:], count], strict=True):
             self._use(int(image_ids[first]))
@@ -152,7 +148,6 @@ class _Perturber:
                 keep = self.samples[self._image][rows[start:stop]][:, self._feature_of_pixel]
                 np.copyto(pixels[start:stop], self._hidden)
                 np.copyto(pixels[start:stop], self._values, where=keep)
-        return batch.reshape(count, *self.shape)
 
 
 class ImageLIME(BlackBoxExplainer):
@@ -358,16 +353,20 @@ default="superpixels"
         scores = np.empty((n, self.num_samples, resolved.shape[1]), dtype=np.float32)
         scores[:, 0] = base_scores
         perturbed = self.num_samples - 1
-        size = min(batch_size, n * perturbed)
-        with batch_buffer((size, int(np.prod(images.shape[1:])))) as buffer:
-            perturb = _Perturber(images, replacement, features, samples, buffer)
-            for chunk in batches(n * perturbed, batch_size, progress=self.progress,
-                                 desc="lime"):
-                image_ids, rows = np.divmod(np.arange(chunk.start, chunk.stop), perturbed)
-                rows += 1
-                batch = perturb(image_ids, rows)
-                scores[image_ids, rows] = self._scores(batch, resolved[image_ids],
-                                                       roi_array[image_ids], score)
+        perturb = _Perturber(images, replacement, features, samples)
+
+        def build(items: slice, out: np.ndarray) -> None:
+            image_ids, rows = np.divmod(np.arange(items.start, items.stop), perturbed)
+            perturb(image_ids, rows + 1, out)
+
+        def scorer(batch, image_ids, _):
+            return self._scores(batch, resolved[image_ids], roi_array[image_ids], score)
+
+        (perturbed_scores,) = execute(
+            [Perturbations(np.repeat(np.arange(n), perturbed), build)], scorer,
+            batch_size=batch_size, image_shape=images.shape[1:], progress=self.progress,
+            desc="lime")
+        scores[:, 1:] = perturbed_scores.reshape(n, perturbed, -1)
         importance = [
             fit_surrogate(self.model, samples[i], scores[i], int(generators[i].integers(2**31)))
             for i in range(n)

@@ -11,7 +11,7 @@ from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import apply_separable, interpolation_matrix
 from .._models import BlackBox, keras_adapter
-from .._models._buffers import batch_buffer
+from .._perturbation import Perturbations, execute
 from .._validation import check_images, example_shape
 from ._blackbox import BlackBoxExplainer, check_finite
 
@@ -62,11 +62,11 @@ def _occlude(images, replacement, image_ids, rows, cols, out):
 
     ``rows`` ``(B, m_h)`` and ``cols`` ``(B, m_w)`` list each window's pixel indices, clipped
     to the image (a cut window repeats its border index, which writes the same pixel twice).
-    One gather into ``out[:B]`` (a buffer reused between batches) and one vectorised scatter
-    of the windows; no per-mask copy.
+    One gather into ``out`` (``(B, H, W, C)``, a view of the reused buffer) and one
+    vectorised scatter of the windows; no per-mask copy.
     """
     # mode="clip": the ids are in range; the default "raise" gathers through a temporary.
-    batch = np.take(images, image_ids, axis=0, out=out[: len(image_ids)], mode="clip")
+    batch = np.take(images, image_ids, axis=0, out=out, mode="clip")
     ids, r, c = np.arange(len(image_ids))[:, None, None], rows[:, :, None], cols[:, None, :]
     batch[ids, r, c] = replacement[image_ids[:, None, None], r, c]
     return batch
@@ -259,20 +259,23 @@ class OcclusionSensitivity(BlackBoxExplainer):
         full_replacement = np.broadcast_to(replacement, images.shape)  # a view
         row_pixels = _window_pixels(rows, height)
         col_pixels = _window_pixels(cols, width)
-        drops = np.empty((n * positions, resolved.shape[1]), dtype=np.float32)
-        # Reused, and aligned so that a Keras model reads it without a copy.
-        with batch_buffer((min(batch_size, n * positions), *images.shape[1:])) as buffer:
-            for chunk in batches(n * positions, batch_size, progress=self.progress,
-                                 desc="occlusion"):
-                image_ids, position = np.divmod(np.arange(chunk.start, chunk.stop), positions)
-                r, c = np.divmod(position, n_cols)
-                batch = _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c],
-                                 buffer)
-                if self.layer_ is not None:
-                    scores = check_finite(self._outputs(batch))
-                else:
-                    scores = self._scores(batch, resolved[image_ids], roi_array[image_ids], score)
-                drops[chunk] = base_scores[image_ids] - scores
+        def build(items: slice, out: np.ndarray) -> None:
+            image_ids, position = np.divmod(np.arange(items.start, items.stop), positions)
+            r, c = np.divmod(position, n_cols)
+            _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c], out)
+
+        if self.layer_ is not None:
+            def scorer(batch, image_ids, _):
+                return check_finite(self._outputs(batch))
+        else:
+            def scorer(batch, image_ids, _):
+                return self._scores(batch, resolved[image_ids], roi_array[image_ids], score)
+
+        image_ids = np.repeat(np.arange(n), positions)
+        (scores,) = execute([Perturbations(image_ids, build)], scorer, batch_size=batch_size,
+                            image_shape=images.shape[1:], progress=self.progress,
+                            desc="occlusion")
+        drops = base_scores[image_ids] - scores
         pixel_rows, pixel_cols = np.arange(height), np.arange(width)
         maps = drops.reshape(n, n_rows, n_cols, -1)
         if self.output_upsampling != "none":

@@ -6,9 +6,9 @@ import numbers
 
 import numpy as np
 
-from .._batching import batches, images_per_call
+from .._batching import images_per_call
 from .._image import resize_matrix
-from .._models._buffers import batch_buffer
+from .._perturbation import Perturbations, execute
 from ..targets import score_function
 from ._cam import BaseCAM, cam_example, check_progress
 
@@ -105,16 +105,19 @@ class ScoreCAM(BaseCAM):
         size = images.shape[1:3]
         per_call = images_per_call(self.batch_size, images[0].nbytes)
         maps = []
-        with batch_buffer((per_call, *images.shape[1:])) as buffer:
-            for i, image in enumerate(images):
-                channels = top_channels(A[i], self.max_channels)
-                weights = np.empty((len(channels), resolved.shape[1]), dtype=np.float32)
-                for chunk in batches(len(channels), per_call, progress=self.progress,
-                                     desc="scorecam"):
-                    masks = channel_masks(A[i][..., channels[chunk]], size)
-                    batch = np.multiply(image[None], masks[..., None], out=buffer[: len(masks)])
-                    count = len(masks)
-                    weights[chunk] = score(batch, np.repeat(resolved[i:i + 1], count, axis=0),
-                                           np.repeat(roi_array[i:i + 1], count, axis=0))
-                maps.append(np.einsum("hwc,ck->hwk", A[i][..., channels], weights))
+        for i, image in enumerate(images):
+            channels = top_channels(A[i], self.max_channels)
+
+            def build(items: slice, out: np.ndarray, i=i, image=image, channels=channels):
+                masks = channel_masks(A[i][..., channels[items]], size)
+                np.multiply(image[None], masks[..., None], out=out)
+
+            def scorer(batch, image_ids, _):
+                return score(batch, resolved[image_ids], roi_array[image_ids])
+
+            # One image at a time: its channels' masks are made as its batches need them.
+            (weights,) = execute([Perturbations(np.full(len(channels), i), build)], scorer,
+                                 batch_size=per_call, image_shape=images.shape[1:],
+                                 progress=self.progress, desc="scorecam")
+            maps.append(np.einsum("hwc,ck->hwk", A[i][..., channels], weights))
         return [np.stack(maps)], scores, resolved

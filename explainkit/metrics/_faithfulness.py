@@ -1,7 +1,7 @@
 """Faithfulness by perturbation: does the model's score follow what the map says matters?
 
 Every metric is written as a *plan*: the perturbed images it needs
-(:class:`~._scoring.Perturbations`) and how to turn their scores into a
+(:class:`~explainkit._perturbation.Perturbations`) and how to turn their scores into a
 :class:`MetricResult`. The public functions run one plan; :func:`explainkit.compare` runs
 the plans of every method and metric together, in shared batches.
 
@@ -19,10 +19,11 @@ import numpy as np
 from scipy import stats
 
 from .._baselines import baseline_images
+from .._perturbation import Perturbations
 from .._validation import check_int, check_option
 from ._maps import as_maps, per_target
 from ._result import MetricResult
-from ._scoring import Perturbations, Scorer, run
+from ._scoring import Scorer, run
 
 CORRELATIONS = ("pearson", "spearman")
 
@@ -154,7 +155,7 @@ def plan_curve(scorer: Scorer, maps: np.ndarray, single: bool, classes: np.ndarr
             np.copyto(out[b], end[i], where=changed)
 
     item_class = classes[pair_image, pair_target][item_pair]
-    perturbations = Perturbations(pair_image[item_pair], item_class, build)
+    perturbations = Perturbations(pair_image[item_pair], build, classes=item_class)
     base = scorer.base_scores(classes)
 
     def finish(results: list[np.ndarray]) -> MetricResult:
@@ -344,7 +345,8 @@ def plan_confidence(scorer: Scorer, maps: np.ndarray, single: bool, classes: np.
                     "random_state": random_state},
         )  # fmt: skip
 
-    perturbations = Perturbations(pair_image, classes[pair_image, pair_target], build)
+    perturbations = Perturbations(pair_image, build,
+                                  classes=classes[pair_image, pair_target])
     return Plan([perturbations], finish, key=("masked", keep, bool(absolute)))
 
 
@@ -464,7 +466,8 @@ def plan_mu_fidelity(scorer: Scorer, maps: np.ndarray, single: bool, classes: np
                     "random_state": random_state},
         )  # fmt: skip
 
-    perturbations = Perturbations(item_image, classes[item_image, item_target], build)
+    perturbations = Perturbations(item_image, build,
+                                  classes=classes[item_image, item_target])
     return Plan([perturbations], finish)
 
 

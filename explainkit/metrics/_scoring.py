@@ -5,24 +5,20 @@ output, the task, the ``roi`` and whether a classifier's probabilities or logits
 scored); it resolves targets with the methods' own machinery (:mod:`explainkit.targets`)
 and scores the unperturbed images once.
 
-A metric describes its perturbed images as :class:`Perturbations` (which image and class
-each one is scored for, and how to build a run of them into a buffer); :func:`run` scores
-any number of them — of several metrics and methods — in shared mini-batches, one
-compiled model call per batch, built into one reused buffer.
+A metric describes its perturbed images as :class:`~explainkit._perturbation.Perturbations`
+(which image and class each one is scored for, and how to build a run of them into a
+buffer); :func:`run` scores any number of them — of several metrics and methods — through
+the one batching path every perturbation method takes, one compiled model call per batch.
 """
 
 from __future__ import annotations
-
-import itertools
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 
 from .._batching import batches, check_batch_size, images_per_call
 from .._models import BlackBox, predictor
-from .._models._buffers import batch_buffer
 from .._models._outputs import check_output
+from .._perturbation import Perturbations, execute
 from .._validation import check_images, check_option
 from ..methods._blackbox import check_finite, decide_task
 from ..targets import (
@@ -40,24 +36,6 @@ SCORES = ("probability", "logit")
 
 def _identity_scores(outputs, index, roi):
     return outputs, index
-
-
-@dataclass
-class Perturbations:
-    """Perturbed images to score: item ``j`` is built by ``build`` and scored for class
-    ``classes[j]`` of image ``image_ids[j]``.
-
-    ``build(items, out)`` writes the images of ``items`` (a slice of ``range(count)``)
-    into ``out`` (``(len, H, W, C)`` float32).
-    """
-
-    image_ids: np.ndarray
-    classes: np.ndarray
-    build: Callable[[slice, np.ndarray], None]
-
-    @property
-    def count(self) -> int:
-        return len(self.image_ids)
 
 
 class Scorer:
@@ -184,27 +162,6 @@ class Scorer:
 
 def run(scorer: Scorer, perturbations: list[Perturbations], *, desc: str = "metrics"
         ) -> list[np.ndarray]:
-    """Score every perturbation set in shared mini-batches; one ``(count,)`` array each."""
-    counts = [p.count for p in perturbations]
-    starts = np.concatenate([[0], np.cumsum(counts)]).astype(int)
-    total = int(starts[-1])
-    results = [np.empty(c, np.float32) for c in counts]
-    if total == 0:
-        return results
-    image_ids = np.concatenate([p.image_ids for p in perturbations]).astype(np.intp)
-    classes = np.concatenate([p.classes for p in perturbations]).astype(np.int32)
-    scores = np.empty(total, np.float32)
-    shape = scorer.images.shape[1:]
-    with batch_buffer((min(scorer.batch_size, total), *shape)) as buffer:
-        for chunk in batches(total, scorer.batch_size, progress=scorer.progress, desc=desc):
-            filled = 0
-            for p, (start, stop) in enumerate(itertools.pairwise(starts)):
-                low, high = max(start, chunk.start), min(stop, chunk.stop)
-                if low < high:
-                    perturbations[p].build(slice(low - start, high - start),
-                                           buffer[filled:filled + high - low])
-                    filled += high - low
-            scores[chunk] = scorer.scores(buffer[:filled], image_ids[chunk], classes[chunk])
-    for p, (start, stop) in enumerate(itertools.pairwise(starts)):
-        results[p][:] = scores[start:stop]
-    return results
+    """Score every plan's items (each for its image's ``classes``) in shared mini-batches."""
+    return execute(perturbations, scorer.scores, batch_size=scorer.batch_size,
+                   image_shape=scorer.images.shape[1:], progress=scorer.progress, desc=desc)
