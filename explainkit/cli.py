@@ -63,6 +63,11 @@ UNSAFE_HELP = (
     "A .keras file can carry arbitrary code; Keras refuses it in safe mode, and so does "
     "explainkit unless you trust the file and pass this flag"
 )
+IMAGES_HELP = (
+    "image files (PNG, JPEG, ...), read into the channels the model expects: grey files "
+    "become RGB and RGB files grey (luminance) as needed, transparency is composited on "
+    "white (kept for an RGBA model); other channel counts must match the model"
+)
 MASKS_HELP = (
     "ground truth for the localisation metrics: a folder holding one mask image per image, "
     "with the image's file stem (cat.png for cat.jpg, any image format), or one mask file "
@@ -161,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
                     "state, so old .h5 files whose optimizer Keras 3 no longer reads load "
                     "too. Mistakes end with one error line and exit status 2.")
     explain.add_argument("model", help="a Keras model file (.keras, or .h5)")
-    explain.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    explain.add_argument("images", nargs="+", help=IMAGES_HELP)
     explain.add_argument("--method", type=_methods, default="gradcam",
                          help=f"one method or several, comma-separated, side by side: "
                               f"{', '.join(METHOD_NAMES)}; 'all' = gradcam,occlusion,lime; "
@@ -193,7 +198,7 @@ def _parser() -> argparse.ArgumentParser:
                     "into --output and print the table. Mistakes end with one error line "
                     "and exit status 2.")
     compare.add_argument("model", help="a Keras model file (.keras, or .h5)")
-    compare.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...)")
+    compare.add_argument("images", nargs="+", help=IMAGES_HELP)
     compare.add_argument("--methods", default="gradcam,occlusion,lime",
                          help=f"{METHODS_HELP} (default: %(default)s)")
     compare.add_argument("--metrics", default=",".join(DEFAULT_METRICS),
@@ -383,22 +388,62 @@ def _or_auto(value):
     return "auto" if value is None else value
 
 
-def load_images(paths, size: tuple | None, preprocess: str):
-    """Read image files as 0-255 RGB, resize to the model's input size, preprocess.
+def load_images(paths, size: tuple | None, preprocess: str, channels: int | None = 3):
+    """Read image files as 0-255 pixels with ``channels`` channels, resize, preprocess.
 
-    Grayscale files are repeated to three channels and RGBA files composited on white;
-    float files in [0, 1] are scaled to 0-255 first. A file that is no image, or images of
+    Files are converted to the channels the model expects: grey (1), RGB (3) or RGBA
+    (4). Grey files are repeated to RGB, RGB files turned grey by luminance (scikit-image's
+    ``rgb2gray``), transparency composited on white unless the model takes RGBA, and an
+    opaque alpha added for RGBA models. Float files in [0, 1] are scaled to 0-255 first. A
+    file that is no image, one whose channels cannot become the model's, or images of
     different sizes when ``size`` is None, raise a ValueError naming the files.
     """
-    return _load_images(paths, size, preprocess)[0]
+    return _load_images(paths, size, preprocess, channels)[0]
 
 
-def _load_images(paths, size: tuple | None, preprocess: str):
+#: The channel counts image files are converted between.
+IMAGE_CHANNELS = {1: "grey", 2: "grey + alpha", 3: "RGB", 4: "RGBA"}
+
+
+def _to_channels(image, channels: int, path):
+    """A 0-255 float image ``(H, W[, c])`` as ``(H, W, channels)``, or a _UserError."""
+    import numpy as np
+    from skimage.color import rgb2gray
+
+    image = image[..., None] if image.ndim == 2 else image
+    own = image.shape[-1]
+    if own == channels:
+        return image
+    if channels not in (1, 3, 4) or own not in IMAGE_CHANNELS:
+        kind = IMAGE_CHANNELS.get(own, f"{own}-channel")
+        raise _UserError(
+            f"image file {path} has {own} channel{'s' * (own != 1)} ({kind}) but the model "
+            f"expects {channels}; explainkit converts between grey (1), RGB (3) and RGBA (4) "
+            f"images only, so give {channels}-channel files")
+    colour, alpha = (image[..., :-1], image[..., -1:]) if own in (2, 4) else (image, None)
+    if channels == 4:
+        colour = np.repeat(colour, 3, axis=-1) if colour.shape[-1] == 1 else colour
+        alpha = np.full(colour.shape[:2] + (1,), 255.0, np.float32) if alpha is None else alpha
+        return np.concatenate([colour, alpha], axis=-1)
+    if alpha is not None:  # composited on white
+        colour = colour * (alpha / 255.0) + 255.0 * (1.0 - alpha / 255.0)
+    if channels == 3:
+        return np.repeat(colour, 3, axis=-1) if colour.shape[-1] == 1 else colour
+    if colour.shape[-1] == 3:
+        return (rgb2gray(np.clip(colour / 255.0, 0, 1)) * 255.0)[..., None]
+    return colour
+
+
+def _load_images(paths, size: tuple | None, preprocess: str, channels: int | None = 3):
     """:func:`load_images`, and the files' own sizes ``[(height, width), ...]``."""
     import numpy as np
     from skimage import io, transform
-    from skimage.color import gray2rgb, rgba2rgb
 
+    channels = 3 if channels is None else int(channels)
+    if preprocess not in ("none", "raw") and channels != 3:
+        raise _UserError(f"--preprocess {preprocess} is for RGB images, but the model takes "
+                         f"{channels} channel{'s' * (channels != 1)}; use --preprocess none "
+                         "or raw")
     images, sizes = [], []
     for path in paths:
         try:
@@ -409,10 +454,7 @@ def _load_images(paths, size: tuple | None, preprocess: str):
         image = raw.astype(np.float32)
         if np.issubdtype(raw.dtype, np.floating) and image.max() <= 1.0:
             image = image * 255.0
-        if image.ndim == 2:
-            image = gray2rgb(image)
-        elif image.shape[-1] == 4:
-            image = rgba2rgb(image / 255.0) * 255.0
+        image = _to_channels(image, channels, path)
         if size is not None and image.shape[:2] != size:
             image = transform.resize(image, size, preserve_range=True, anti_aliasing=True)
         images.append(np.asarray(image, dtype=np.float32))
@@ -503,6 +545,14 @@ def load_masks(paths, images, image_sizes, size: tuple[int, int]):
     return np.stack(masks)
 
 
+def _model_geometry(net) -> tuple[tuple | None, int | None]:
+    """The model's fixed input size ``(H, W)`` (or None) and its channels (or None)."""
+    shape = tuple(net.inputs[0].shape) if getattr(net, "inputs", None) else None
+    if not shape or len(shape) != 4:
+        return None, None
+    return (None if None in shape[1:3] else tuple(shape[1:3])), shape[3]
+
+
 def _load_model(path: Path, unsafe: bool):
     """The Keras model in ``path``, without its optimizer (compile=False)."""
     import keras
@@ -549,9 +599,8 @@ def _explain(args) -> int:
     from explainkit import plotting
 
     net = _load_model(model_path, args.unsafe)
-    input_shape = tuple(net.inputs[0].shape) if getattr(net, "inputs", None) else None
-    size = tuple(input_shape[1:3]) if input_shape and None not in input_shape[1:3] else None
-    X = load_images(args.images, size, args.preprocess)
+    size, channels = _model_geometry(net)
+    X = load_images(args.images, size, args.preprocess, channels)
     target = _index_or_name(args.target)
     common = {"class_names": class_names}
     if args.batch_size is not None:
@@ -697,9 +746,8 @@ def _compare(args) -> int:
     import explainkit
 
     net = _load_model(model_path, args.unsafe)
-    input_shape = tuple(net.inputs[0].shape) if getattr(net, "inputs", None) else None
-    size = tuple(input_shape[1:3]) if input_shape and None not in input_shape[1:3] else None
-    X, image_sizes = _load_images(args.images, size, args.preprocess)
+    size, channels = _model_geometry(net)
+    X, image_sizes = _load_images(args.images, size, args.preprocess, channels)
     masks = None
     if mask_files is not None:
         masks = load_masks(mask_files, args.images, image_sizes, tuple(X.shape[1:3]))
@@ -809,10 +857,8 @@ def _activations(args) -> int:
             print(f"{source}: {result.frames} frames, layer {result.layer}, channels {shown} "
                   f"-> {result.path}")
             return 0
-        input_shape = tuple(net.inputs[0].shape) if getattr(net, "inputs", None) else None
-        size = tuple(input_shape[1:3]) if input_shape and None not in input_shape[1:3] \
-            else None
-        X = load_images([source], size, args.preprocess)
+        size, model_channels = _model_geometry(net)
+        X = load_images([source], size, args.preprocess, model_channels)
         display = plotting.activations(net, X[0], args.layer, top=args.top, channels=channels)
     except (ValueError, TypeError) as exc:
         raise _UserError(_activation_options(_reason(exc))) from exc

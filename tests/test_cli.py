@@ -51,6 +51,7 @@ def files(tmp_path_factory):
     net = cam_model(seed=4, classes=3)
     net.save(folder / "model.keras")
     cam_model(channels=1, classes=3).save(folder / "gray.keras")
+    cam_model(channels=2, classes=3).save(folder / "two.keras")
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(2, 16, 16, 3), dtype=np.uint8)
     for i, image in enumerate(images):
@@ -182,7 +183,10 @@ USER_ERRORS = {
     "unreadable model": (["{f}/garbage.h5", "{f}/img0.png"], ["{f}/garbage.h5"]),
     "missing image": (["{f}/model.keras", "{f}/missing.png"], ["{f}/missing.png"]),
     "unreadable image": (["{f}/model.keras", "{f}/garbage.png"], ["{f}/garbage.png"]),
-    "wrong channel count": (["{f}/gray.keras", "{f}/img0.png"], ["{f}/img0.png", "channels"]),
+    "wrong channel count": (["{f}/two.keras", "{f}/img0.png"],
+                            ["{f}/img0.png", "3 channels (RGB) but the model expects 2"]),
+    "preprocess for RGB": (["{f}/gray.keras", "{f}/img0.png", "--preprocess", "vgg16"],
+                           ["--preprocess vgg16 is for RGB images", "1 channel"]),
     "unknown layer": (["{f}/model.keras", "{f}/img0.png", "--feature-layer", "nope"],
                       ["--feature-layer", "nope"]),
     "unknown class name": (["{f}/model.keras", "{f}/img0.png", "--target", "zebra",
@@ -282,6 +286,60 @@ def test_load_images_gray_rgba_resize_and_preprocess(tmp_path):
     np.testing.assert_allclose(tf_style, rgba[None, ..., :3] / 127.5 - 1, atol=1e-3)
     with pytest.raises(ValueError, match=r"different sizes \(gray.png 20x24, rgba.png 16x16"):
         load_images([tmp_path / "gray.png", tmp_path / "rgba.png"], None, "none")
+
+
+def test_grey_legacy_model_explains_grey_and_rgb_files(files, tmp_path, capsys):
+    """Check a one-channel model saved as .h5 explains a grey PNG as the API explains the
+    grey pixels, and an RGB PNG as its luminance (scikit-image's rgb2gray)."""
+    from skimage.color import rgb2gray
+
+    folder, _, images = files
+    net = keras.saving.load_model(folder / "gray.keras")
+    net.save(tmp_path / "gray.h5")
+    grey = np.random.default_rng(3).integers(0, 256, size=(16, 16), dtype=np.uint8)
+    io.imsave(tmp_path / "face.png", grey, check_contrast=False)
+    status, out, err = _explain(capsys, tmp_path / "gray.h5", tmp_path / "face.png",
+                                "--output", tmp_path / "out")
+    assert status == 0, err
+    loaded = keras.saving.load_model(tmp_path / "gray.h5", compile=False)
+    expected = explainkit.explain(loaded, grey[None, ..., None] / 255.0, method="gradcam")
+    saved = np.load(tmp_path / "out" / "explanations.npz")
+    np.testing.assert_allclose(saved["gradcam_maps"], expected.maps, rtol=1e-5, atol=1e-7)
+    status, _, err = _explain(capsys, tmp_path / "gray.h5", folder / "img0.png",
+                              "--output", tmp_path / "rgb")
+    assert status == 0, err
+    expected = explainkit.explain(loaded, rgb2gray(images[:1])[..., None], method="gradcam")
+    saved = np.load(tmp_path / "rgb" / "explanations.npz")
+    np.testing.assert_allclose(saved["gradcam_maps"], expected.maps, rtol=1e-4, atol=1e-6)
+
+
+def test_load_images_into_the_models_channels(tmp_path):
+    """Check grey, grey + alpha, RGB and RGBA files become 1, 3 or 4 channels: repeated,
+    luminance, composited on white (a = alpha / 255: a c + 255 (1 - a)), opaque alpha."""
+    rng = np.random.default_rng(2)
+    rgb = rng.integers(0, 256, size=(6, 7, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, size=(6, 7, 1), dtype=np.uint8)
+    grey = rng.integers(0, 256, size=(6, 7), dtype=np.uint8)
+    for name, array in {"rgb": rgb, "rgba": np.concatenate([rgb, alpha], -1), "grey": grey,
+                        "la": np.stack([grey, alpha[..., 0]], -1)}.items():
+        io.imsave(tmp_path / f"{name}.png", array, check_contrast=False)
+    read = lambda name, c: load_images([tmp_path / f"{name}.png"], None, "raw", c)[0]  # noqa: E731
+    a = alpha / 255.0
+    composited = rgb * a + 255 * (1 - a)
+    luminance = composited @ np.array([0.2125, 0.7154, 0.0721])
+    np.testing.assert_allclose(read("rgba", 3), composited, atol=1e-3)
+    np.testing.assert_allclose(read("rgba", 1)[..., 0], luminance, atol=1e-3)
+    np.testing.assert_allclose(read("rgb", 1)[..., 0], rgb @ [0.2125, 0.7154, 0.0721],
+                               atol=1e-3)
+    np.testing.assert_allclose(read("grey", 3), np.repeat(grey[..., None], 3, -1))
+    np.testing.assert_allclose(read("grey", 1)[..., 0], grey)
+    np.testing.assert_allclose(read("la", 1)[..., 0], grey * a[..., 0] + 255 * (1 - a[..., 0]),
+                               atol=1e-3)
+    np.testing.assert_allclose(read("rgba", 4), np.concatenate([rgb, alpha], -1))
+    np.testing.assert_allclose(read("rgb", 4)[..., 3], 255)
+    np.testing.assert_allclose(read("grey", 4)[..., :3], np.repeat(grey[..., None], 3, -1))
+    with pytest.raises(ValueError, match="has 3 channels \\(RGB\\) but the model expects 5"):
+        read("rgb", 5)
 
 
 @pytest.mark.parametrize("case", ["missing image", "unknown layer"])

@@ -181,9 +181,11 @@ default="superpixels"
         Surrogate: "tree" = a weighted regression tree, importance = its feature
         importances (non-negative); "linear" = lime's weighted ridge regression, importance
         = its signed coefficients.
-    mask_value : "auto", float or array, default="auto"
-        What hidden features show: "auto" = the image's per-channel mean; a number; one
-        value per channel; or a replacement image ``(H, W, C)`` / ``(N, H, W, C)``.
+    mask_value : "auto", "mean", "blur", float or array, default="auto"
+        What hidden features show: "auto" (MATLAB's default) or "mean" = the image's
+        per-channel mean; "blur" = the image blurred (Gaussian, sigma 5% of its size); a
+        number; one value per channel; or a replacement image ``(H, W, C)`` /
+        ``(N, H, W, C)``.
     output_upsampling : {"nearest", "bicubic", "none"}, default="nearest"
         "nearest": each pixel gets its feature's importance. With "grid", "none" returns
         the grid of cells and "bicubic" interpolates between cell centres; other

@@ -90,9 +90,11 @@ class OcclusionSensitivity(BlackBoxExplainer):
         Patch size; "auto" = round(20%) of each spatial size.
     stride : "auto", int or (int, int), default="auto"
         Step between patches; "auto" = round(10%) of each spatial size.
-    mask_value : "auto", float, array, default="auto"
-        What hides a patch: "auto" = the image's per-channel mean; a number; one value per
-        channel; or a replacement image ``(H, W, C)`` (or ``(N, H, W, C)``, one per image).
+    mask_value : "auto", "mean", "blur", float or array, default="auto"
+        What hides a patch: "auto" (MATLAB's default) or "mean" = the image's per-channel
+        mean; "blur" = the image blurred (Gaussian, sigma 5% of its size); a number; one
+        value per channel; or a replacement image ``(H, W, C)`` (or ``(N, H, W, C)``, one
+        per image).
     mask_clipping : bool, default=True
         True: patches centred at 0, stride, ... and cut at the border (a patch larger than
         the image is allowed); False: only whole patches inside the image.
