@@ -22,9 +22,11 @@ from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402  (after the TensorFlow log level is set)
+from explainkit._quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # no start-up log in the benchmarks' output either
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

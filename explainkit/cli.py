@@ -12,13 +12,10 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import html
-import os
 import re
 import shlex
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -92,13 +89,6 @@ _OPTION_WORDS = {
     "random_state": "--random-state",
 }  # fmt: skip
 _LEADING_WORDS = {"target": "--target", "output": "--model-output", "stride": "--stride"}
-
-#: Lines TensorFlow's native logging writes while it is imported (absl/glog format).
-_NATIVE_LOG_LINE = re.compile(
-    r"^(?:[IWEF]\d{4} [\d:.]+ +\d+ [\w.-]+:\d+\] |"
-    r"WARNING: All log messages before absl::InitializeLog\(\) is called)"
-)
-
 
 def _metrics(value: str) -> list[str]:
     """``--metrics``: a comma-separated list of metric names (checked before TF loads)."""
@@ -284,57 +274,11 @@ def _add_method_options(command: argparse.ArgumentParser) -> argparse._ArgumentG
     return lime
 
 
-@contextlib.contextmanager
-def _native_log_filtered():
-    """Drop the native log lines written to file descriptor 2 inside the block.
-
-    TensorFlow's libraries log a few lines (oneDNN, CUDA stubs) while they load, before
-    ``TF_CPP_MIN_LOG_LEVEL`` is read. Everything else written to stderr meanwhile (Python
-    warnings, errors) is written out again after the block; on an exception, all of it.
-    """
-    sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:  # no stderr to redirect
-        yield
-        return
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        failed = True
-        try:
-            yield
-            failed = False
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            lines = sink.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in lines
-                                     if failed or not _NATIVE_LOG_LINE.match(line)))
-            sys.stderr.flush()
-
-
 def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow and Keras with their start-up and tracing logs silenced.
+    """TensorFlow and Keras, imported without their start-up log (see ``_quiet``)."""
+    from ._quiet import import_tensorflow_quietly
 
-    ``TF_CPP_MIN_LOG_LEVEL`` is set to 3 unless the user chose a level; only then are the
-    lines logged while the libraries load dropped too. ``TF_ENABLE_ONEDNN_OPTS`` is left
-    alone: it changes results, not just logging.
-    """
-    chosen = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    quiet = contextlib.nullcontext() if chosen or "tensorflow" in sys.modules \
-        else _native_log_filtered()
-    with quiet:
-        import keras  # noqa: F401
-        import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")  # tracing notes are for developers, not for this tool
-    with contextlib.suppress(ImportError):
-        from absl import logging as absl_logging
-
-        absl_logging.set_verbosity(absl_logging.ERROR)
+    import_tensorflow_quietly()
 
 
 def _check_file(path, what: str) -> Path:

@@ -6,9 +6,11 @@ from conftest import PNG_SIGNATURE, run_python
 
 
 def test_demo_writes_the_gallery_and_every_file_it_lists(tmp_path):
-    """Check the quick demo runs, writes what it lists and links only existing files."""
+    """Check the quick demo runs, writes what it lists and links only existing files, and
+    prints nothing on stderr (TF_CPP_MIN_LOG_LEVEL=2, as dev.py sets it: no TF log)."""
     result = run_python("-m", "explainkit", "demo", "--quick", "--output", tmp_path / "out")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == "", result.stderr[-3000:]
     assert "classification: predicted" in result.stdout
     index = tmp_path / "out" / "index.html"
     assert f"open {index.resolve()}" in result.stdout
