@@ -42,8 +42,10 @@ def test_table_equals_the_metrics_one_by_one(net, data):
         results = comparison.results[method]
         for name in ("deletion", "insertion", "average_drop", "increase_in_confidence"):
             alone = getattr(metrics, name)(net, X, explanation, y, random_state=0)
-            np.testing.assert_allclose(results[name].values, alone.values, rtol=1e-5,
-                                       atol=1e-6)
+            # Other batches (compare shares them between methods): float32 scores differ
+            # in their last bits (TensorFlow 2.21's oneDNN kernels), up to ~2e-5 here.
+            np.testing.assert_allclose(results[name].values, alone.values, rtol=1e-4,
+                                       atol=1e-5)
         alone = metrics.mu_fidelity(net, X, explanation, y, num_samples=16, random_state=0)
         np.testing.assert_allclose(results["mu_fidelity"].values, alone.values, atol=1e-6)
         np.testing.assert_allclose(results["sparseness"].values,
@@ -130,6 +132,44 @@ def test_model_calls_are_counted_for_keras_models(net, data):
                                     metric_options={"deletion": {"steps": 4}}, batch_size=5)
     assert comparison.calls["gradcam"] == 1
     assert comparison.metric_calls == math.ceil(3 * 4 / 5)
+
+
+def test_timed_explanations_trace_nothing(data, monkeypatch):
+    """Check the seconds leave compilation out: each method's timed explanation runs only
+    compiled functions that the warm-up traced (a layer's Python call runs when TensorFlow
+    traces it, not when the compiled function runs), for the first method and the next."""
+    import keras
+
+    X, y, _ = data
+    traces, seen = [], []
+
+    class Recording(keras.layers.Layer):
+        def call(self, x):
+            traces.append(1)  # at trace time only
+            return x
+
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, name="conv"),
+                            Recording(), keras.layers.GlobalAveragePooling2D(),
+                            keras.layers.Dense(2, activation="softmax")])
+
+    def recording(explain):
+        def wrapped(self, X, *args, **kwargs):
+            before = len(traces)
+            result = explain(self, X, *args, **kwargs)
+            seen.append((type(self).__name__, len(X), before, len(traces)))
+            return result
+        return wrapped
+
+    for cls in (explainkit.GradCAM, explainkit.Saliency):
+        monkeypatch.setattr(cls, "explain", recording(cls.explain))
+    comparison = explainkit.compare(net, X, y, methods=("gradcam", "saliency"),
+                                    metrics=("deletion",))
+    timed = [(name, before, after) for name, n, before, after in seen if n == len(X)]
+    assert [name for name, _, _ in timed] == ["GradCAM", "Saliency"]
+    assert all(before == after for _, before, after in timed), seen
+    assert len(seen) == 6 and seen[0][3] > seen[0][2]  # two warm-ups each; they traced
+    assert set(comparison.warmup_seconds) == {"gradcam", "saliency"}
 
 
 def test_localisation_metrics_come_with_masks(net, data):

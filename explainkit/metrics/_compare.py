@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
-from .._models import count_calls
+from .._models import count_calls, is_keras_model
 from ..base import METHODS, Explainer
 from . import _complexity, _localisation
 from ._faithfulness import PLANS, _generator, check_maps
@@ -41,13 +41,17 @@ class Comparison:
     results : dict
         Method name -> {metric name -> :class:`MetricResult`}.
     seconds : dict
-        Method name -> seconds its explanation took.
+        Method name -> seconds its explanation (and fit) took, warm: a Keras model's
+        compiled functions are traced before the timing starts (``warmup_seconds``).
     calls : dict
         Method name -> batched model calls its explanation made.
     metric_seconds : float
         Seconds all the metrics took together.
     metric_calls : int
         Batched model calls all the metrics made together (shared between methods).
+    warmup_seconds : dict
+        Keras models: method name -> seconds of the untimed warm-up explanations of the
+        first one and two images (tracing and compilation, mostly).
     """
 
     explanations: dict
@@ -57,6 +61,7 @@ class Comparison:
     metric_seconds: float = 0.0
     metric_calls: int = 0
     params: dict = field(default_factory=dict)
+    warmup_seconds: dict = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -293,6 +298,18 @@ def _check_metric_options(metric_options: dict, names: list[str]) -> None:
                 f"{', '.join(sorted(accepted)) or 'none'}.")
 
 
+def _warm_up(explainer, images: np.ndarray, target, explain_options: dict) -> None:
+    """Explain the first image, then the first two: every compiled function the method
+    calls is traced, and retraced for a batch dimension of any size (TensorFlow relaxes
+    a shape on its second trace), before the timed explanation."""
+    n = len(images)
+    for count in sorted({1, min(2, n)}):
+        part = {k: v[:count] if isinstance(v, np.ndarray) and v.ndim >= 3 and len(v) == n
+                else v for k, v in explain_options.items()}
+        explainer.explain(images[:count],
+                          target[:count] if isinstance(target, np.ndarray) else target, **part)
+
+
 def _options(metric: str, metric_options: dict, random_state) -> dict:
     options = dict(metric_options.get(metric, {}))
     if "random_state" not in options:
@@ -360,23 +377,32 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
     fixed = {"output": output, "class_names": class_names, "random_state": random_state,
              "progress": progress, "task": None if task == "auto" else task}
     explainers = _method_instances(net, methods, method_options, fixed)
-    explanations, seconds, calls = {}, {}, {}
+    explanations, seconds, calls, warmup = {}, {}, {}, {}
+    explain_options = {"roi": roi} if roi is not None else {}
     for name, explainer in explainers.items():
         with count_calls() as counter:
             start = time.perf_counter()
-            explain_options = {"roi": roi} if roi is not None else {}
             if not (getattr(explainer, "learned", False) and _fitted(explainer)):
                 explainer.fit(scorer.images)  # a trained L-CAM is used as it is
+            fitting = time.perf_counter() - start
+        if is_keras_model(net):  # trace and compile first, so that seconds are the work
+            start = time.perf_counter()
+            with count_calls():
+                _warm_up(explainer, scorer.images, per_image, explain_options)
+            warmup[name] = time.perf_counter() - start
+        with count_calls() as explaining:
+            start = time.perf_counter()
             explanations[name] = explainer.explain(scorer.images, per_image,
                                                    **explain_options)
-            seconds[name] = time.perf_counter() - start
-        calls[name] = counter.calls
+            seconds[name] = fitting + time.perf_counter() - start
+        calls[name] = counter.calls + explaining.calls
     start = time.perf_counter()
     with count_calls() as counter:
         results = _score_all(scorer, explainers, explanations, names, classes, masks,
                              metric_options, random_state)
     return Comparison(
         explanations=explanations, results=results, seconds=seconds, calls=calls,
+        warmup_seconds=warmup,
         metric_seconds=time.perf_counter() - start, metric_calls=counter.calls,
         params={"metrics": names, "random_state": random_state, "score": score,
                 "batch_size": batch_size, "metric_options": metric_options},
