@@ -207,3 +207,41 @@ def test_bad_options_are_clear_errors(linear):
         explainkit.SmoothGrad(linear, random_state="seed").fit()
     with pytest.raises(TypeError, match="net must be a Keras 3 model"):
         explainkit.Saliency(lambda x: x).fit()
+
+
+@pytest.mark.parametrize("name", ["IntegratedGradients", "SmoothGrad"])
+def test_given_targets_need_no_separate_forward_pass(name, monkeypatch):
+    """Check given classes score the unchanged image (and IG's baseline) among the copies:
+    no other model call, and the same scores and maps as when the class is predicted."""
+    net = cam_model(seed=4)
+    x = np.random.default_rng(7).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
+    options = {"steps": 5} if name == "IntegratedGradients" else {"num_samples": 5,
+                                                             "random_state": 0}
+    predicted = getattr(explainkit, name)(net, batch_size=4, **options).fit().explain(x)
+    method = getattr(explainkit, name)(net, batch_size=4, **options).fit()
+    calls = []
+    gradient_function = method._adapter.input_gradient_function
+
+    def counted(*args, **kwargs):
+        function = gradient_function(*args, **kwargs)
+
+        def run(batch, *rest):
+            calls.append(len(batch))
+            return function(batch, *rest)
+        return run
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("a separate forward pass")
+
+    monkeypatch.setattr(method._adapter, "input_gradient_function", counted)
+    monkeypatch.setattr(method._adapter, "forward_function", forbidden)
+    given = method.explain(x, predicted.targets[:, 0])
+    items = 2 * (5 + (2 if name == "IntegratedGradients" else 1))
+    assert sum(calls) == items and len(calls) == -(-items // 4)
+    logits = _pre_softmax(net, x).numpy()[np.arange(2), predicted.targets[:, 0]]
+    np.testing.assert_allclose(given.scores[:, 0], logits, rtol=1e-5)
+    np.testing.assert_allclose(predicted.scores[:, 0], logits, rtol=1e-5)
+    np.testing.assert_allclose(given.maps, predicted.maps, rtol=1e-4, atol=1e-7)
+    if name == "IntegratedGradients":
+        np.testing.assert_allclose(given.completeness_gap, predicted.completeness_gap,
+                                   rtol=1e-4, atol=1e-6)

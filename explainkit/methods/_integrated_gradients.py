@@ -57,8 +57,12 @@ class IntegratedGradients(PixelAttribution):
 
     def _attributions(self, images, index, roi_array, roi_mode):
         start = np.broadcast_to(baseline_images(self.baseline, images), images.shape)
-        scores, resolved, roi_array, roi_mode = self._resolve(images, index, roi_array,
-                                                              roi_mode)
+        known = self._known_targets(index, roi_mode)
+        if known:  # the unchanged image's scores ride along with the path steps
+            resolved = index
+        else:
+            scores, resolved, roi_array, roi_mode = self._resolve(images, index, roi_array,
+                                                                  roi_mode)
         steps = int(self.steps)
         difference = images - start
 
@@ -67,10 +71,18 @@ class IntegratedGradients(PixelAttribution):
             np.multiply(difference[ids], alphas, out=out)
             out += start[ids]
 
-        mean = self._mean_gradients(images, resolved, roi_array, roi_mode, steps, build,
-                                    self.progress, "integrated gradients")
+        def baseline(ids, out):
+            out[...] = start[ids]
+
+        def unchanged(ids, out):
+            out[...] = images[ids]
+
+        mean, extra = self._mean_gradients(images, resolved, roi_array, roi_mode, steps, build,
+                                           self.progress, "integrated gradients",
+                                           extra=(baseline, unchanged) if known else (baseline,))
         attributions = difference[..., None] * mean
-        baseline_scores, _, _, _ = self._resolve(np.ascontiguousarray(start), resolved,
-                                                 roi_array, roi_mode)
+        baseline_scores = extra[:, 0]
+        if known:
+            scores = extra[:, 1]
         gap = attributions.sum(axis=(1, 2, 3)) - (scores - baseline_scores)
         return attributions, scores, resolved, {"completeness_gap": gap.astype(np.float32)}

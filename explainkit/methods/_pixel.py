@@ -116,30 +116,45 @@ class PixelAttribution(Explainer):
                                          roi_array, roi_mode, resolved, self.batch_size)
         return scores, resolved, roi_array, roi_mode
 
+    def _known_targets(self, index: np.ndarray, roi_mode: str) -> bool:
+        """True when the targets need no forward pass of the unchanged images: all given
+        (no prediction to take), no ``roi="predicted"`` to freeze, no ``reduction_fn``."""
+        return self.reduction_fn is None and roi_mode != "predicted" and bool((index >= 0).all())
+
     def _mean_gradients(self, images, resolved, roi_array, roi_mode, count: int, build,
-                        progress=None, desc: str = "", square: bool = False):
+                        progress=None, desc: str = "", square: bool = False, extra=()):
         """The mean over ``count`` copies per image of ``d score / d copy`` (or its square).
 
         Copies are numbered sample-major (copy ``j`` of image ``i`` is item
         ``j * N + i``); ``build(images_ids, copy_ids, out)`` writes them into the reused
-        batch buffer. Returns ``(N, H, W, C, K)``.
+        batch buffer. ``extra`` are builds of further copies per image (the unchanged
+        image, a baseline) whose scores only are wanted: they ride along after the
+        ``count`` copies, in the last batches, instead of separate model calls. Returns
+        ``(N, H, W, C, K)`` and the ``(N, len(extra), K)`` scores of the extra copies.
         """
         n = len(images)
         function = self._adapter.input_gradient_function(
             self._reduction, self._score_function(roi_mode), self.guided)
         total = np.zeros((*images.shape, resolved.shape[1]), dtype=np.float64)
-        size = min(self.batch_size, n * count)
+        extra_scores = np.empty((n, len(extra), resolved.shape[1]), dtype=np.float32)
+        items = n * (count + len(extra))
+        size = min(self.batch_size, items)
         with batch_buffer((size, *images.shape[1:])) as buffer:
-            for chunk in batches(n * count, self.batch_size, progress=progress, desc=desc):
+            for chunk in batches(items, self.batch_size, progress=progress, desc=desc):
                 copies, ids = np.divmod(np.arange(chunk.start, chunk.stop), n)
                 batch = buffer[:len(ids)]
-                build(ids, copies, batch)
-                gradients, _, _ = function(batch, resolved[ids], roi_array[ids])
+                plain = int(np.searchsorted(copies, count))  # copies first, then the extras
+                build(ids[:plain], copies[:plain], batch[:plain])
+                for b in range(plain, len(ids)):
+                    extra[copies[b] - count](ids[b:b + 1], batch[b:b + 1])
+                gradients, scores, _ = function(batch, resolved[ids], roi_array[ids])
+                extra_scores[ids[plain:], copies[plain:] - count] = np.asarray(scores)[plain:]
+                gradients = gradients[:plain]
                 if square:
                     gradients = np.square(gradients)
-                for i in np.unique(ids):  # a few images per batch: sums, not np.add.at
-                    total[i] += gradients[ids == i].sum(axis=0, dtype=np.float64)
-        return (total / count).astype(np.float32)
+                for i in np.unique(ids[:plain]):  # a few images per batch: sums, not np.add.at
+                    total[i] += gradients[ids[:plain] == i].sum(axis=0, dtype=np.float64)
+        return (total / count).astype(np.float32), extra_scores
 
     def _attributions(self, images, index, roi_array, roi_mode):
         """``(attributions (N, H, W, C, K), scores, resolved, extra fields)``."""

@@ -78,8 +78,12 @@ class SmoothGrad(PixelAttribution):
         check_progress(self.progress)
 
     def _attributions(self, images, index, roi_array, roi_mode):
-        scores, resolved, roi_array, roi_mode = self._resolve(images, index, roi_array,
-                                                              roi_mode)
+        known = self._known_targets(index, roi_mode)
+        if known:  # the unchanged image's scores ride along with the noisy copies
+            resolved = index
+        else:
+            scores, resolved, roi_array, roi_mode = self._resolve(images, index, roi_array,
+                                                                  roi_mode)
         seed = check_random_state(self.random_state)
         flat = images.reshape(len(images), -1)
         sigma = (self.noise_level * (flat.max(axis=1) - flat.min(axis=1))).astype(np.float32)
@@ -98,7 +102,13 @@ class SmoothGrad(PixelAttribution):
                 np.multiply(noise(int(copy)), sigma[i], out=out[b])
                 out[b] += images[i]
 
-        mean = self._mean_gradients(images, resolved, roi_array, roi_mode,
-                                    int(self.num_samples), build, self.progress,
-                                    "smoothgrad", square=bool(self.squared))
+        def unchanged(ids, out):
+            out[...] = images[ids]
+
+        mean, extra = self._mean_gradients(images, resolved, roi_array, roi_mode,
+                                           int(self.num_samples), build, self.progress,
+                                           "smoothgrad", square=bool(self.squared),
+                                           extra=(unchanged,) if known else ())
+        if known:
+            scores = extra[:, 0]
         return np.abs(mean), scores, resolved, {}
