@@ -211,15 +211,16 @@ def test_bad_options_are_clear_errors(linear):
 
 @pytest.mark.parametrize("name", ["IntegratedGradients", "SmoothGrad"])
 def test_given_targets_need_no_separate_forward_pass(name, monkeypatch):
-    """Check given classes score the unchanged image (and IG's baseline) among the copies:
-    no other model call, and the same scores and maps as when the class is predicted."""
+    """Check given classes score the unchanged image (and IG's baseline) in the copies'
+    gradient calls: no other model call, and the same scores and maps as when the class
+    is predicted."""
     net = cam_model(seed=4)
     x = np.random.default_rng(7).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
     options = {"steps": 5} if name == "IntegratedGradients" else {"num_samples": 5,
                                                              "random_state": 0}
     predicted = getattr(explainkit, name)(net, batch_size=4, **options).fit().explain(x)
     method = getattr(explainkit, name)(net, batch_size=4, **options).fit()
-    calls = []
+    calls, extras = [], []
     gradient_function = method._adapter.input_gradient_function
 
     def counted(*args, **kwargs):
@@ -227,6 +228,8 @@ def test_given_targets_need_no_separate_forward_pass(name, monkeypatch):
 
         def run(batch, *rest):
             calls.append(len(batch))
+            if len(rest) > 2:  # the scored variant's second, forward-only batch
+                extras.append(len(rest[2]))
             return function(batch, *rest)
         return run
 
@@ -236,8 +239,8 @@ def test_given_targets_need_no_separate_forward_pass(name, monkeypatch):
     monkeypatch.setattr(method._adapter, "input_gradient_function", counted)
     monkeypatch.setattr(method._adapter, "forward_function", forbidden)
     given = method.explain(x, predicted.targets[:, 0])
-    items = 2 * (5 + (2 if name == "IntegratedGradients" else 1))
-    assert sum(calls) == items and len(calls) == -(-items // 4)
+    assert calls == [4, 4, 2]
+    assert extras == ([4] if name == "IntegratedGradients" else [2])
     logits = _pre_softmax(net, x).numpy()[np.arange(2), predicted.targets[:, 0]]
     np.testing.assert_allclose(given.scores[:, 0], logits, rtol=1e-5)
     np.testing.assert_allclose(predicted.scores[:, 0], logits, rtol=1e-5)
@@ -245,3 +248,18 @@ def test_given_targets_need_no_separate_forward_pass(name, monkeypatch):
     if name == "IntegratedGradients":
         np.testing.assert_allclose(given.completeness_gap, predicted.completeness_gap,
                                    rtol=1e-4, atol=1e-6)
+
+
+def test_more_extra_scores_than_gradient_calls():
+    """Check IG with one step and batches of one (four extra scores, two gradient calls):
+    the scores are the logits and the gap is sum(map) - (f(x) - f(0))."""
+    net = cam_model(seed=4)
+    x = np.random.default_rng(8).uniform(0, 1, (2, 16, 16, 3)).astype(np.float32)
+    explanation = explainkit.IntegratedGradients(net, steps=1, batch_size=1).fit().explain(
+        x, [1, 2])
+    logits = _pre_softmax(net, x).numpy()[:, [1, 2]]
+    zero = _pre_softmax(net, np.zeros_like(x)).numpy()[:, [1, 2]]
+    np.testing.assert_allclose(explanation.scores, logits, rtol=1e-5)
+    np.testing.assert_allclose(explanation.completeness_gap,
+                               explanation.maps.sum(axis=(1, 2)) - (logits - zero),
+                               rtol=1e-3, atol=1e-5)

@@ -282,38 +282,56 @@ class KerasModel:
 
         return self._compiled(key, build)
 
-    def input_gradient_function(self, reduction: Reduction, score_fn, guided: bool = False):
+    def input_gradient_function(self, reduction: Reduction, score_fn, guided: bool = False,
+                                scored: bool = False):
         """A compiled ``f(x, index, roi) -> (d scores / d x (B, H, W, C, K), scores, index)``.
 
         One forward and backward pass of the model's replay per call, for every image of
         the batch (noisy copies, path steps) at once; ``guided`` backpropagates through
-        guided ReLUs.
+        guided ReLUs. ``scored``: ``f(x, index, roi, x2, index2, roi2)`` also returns the
+        scores of a second batch ``x2``, forward only, in the same call (the unchanged
+        images and baselines whose scores only are wanted).
         """
-        key = ("input_gradients", reduction.key, score_fn, guided)
+        key = ("input_gradients", reduction.key, score_fn, guided, scored)
 
         def build():
             capture = () if reduction.call is None else (reduction.call,)
             logits_of = reduction.call.path if reduction.pre_activation else None
 
-            @_traced
-            def step(x, index, roi, num_targets):
+            def scores_of(x, index, roi, guide):
+                captured, outputs = self.forward(x, capture, logits_of, guide)
+                scores, resolved = score_fn(self._reduction_output(captured, outputs,
+                                                                   reduction), index, roi)
+                return tf.cast(scores, tf.float32), resolved
+
+            def gradients_of(x, index, roi, num_targets):
                 with tf.GradientTape(persistent=num_targets > 1) as tape:
                     tape.watch(x)
-                    captured, outputs = self.forward(x, capture, logits_of, guided)
-                    reduced = self._reduction_output(captured, outputs, reduction)
-                    scores, resolved = score_fn(reduced, index, roi)
-                    scores = tf.cast(scores, tf.float32)
+                    scores, resolved = scores_of(x, index, roi, guided)
                     per_target = [scores[:, k] for k in range(num_targets)]
                 gradients = [tape.gradient(score, x) for score in per_target]
                 if gradients[0] is None:
                     raise ValueError("The score does not depend on the input image.")
                 return tf.stack(gradients, axis=-1), scores, resolved
 
-            def run(x: np.ndarray, index: np.ndarray, roi: np.ndarray):
-                gradients, scores, resolved = step(
-                    as_tensor(x), tf.convert_to_tensor(index), tf.convert_to_tensor(roi),
-                    int(index.shape[1]))
-                return np.asarray(gradients), np.asarray(scores), np.asarray(resolved)
+            @_traced
+            def step(x, index, roi, num_targets):
+                return gradients_of(x, index, roi, num_targets)
+
+            @_traced
+            def step_scored(x, index, roi, x2, index2, roi2, num_targets):
+                return (*gradients_of(x, index, roi, num_targets),
+                        scores_of(x2, index2, roi2, False)[0])
+
+            def run(x: np.ndarray, index: np.ndarray, roi: np.ndarray, *second):
+                tensors = (as_tensor(x), tf.convert_to_tensor(index), tf.convert_to_tensor(roi))
+                if scored:
+                    x2, index2, roi2 = second
+                    tensors += (as_tensor(x2), tf.convert_to_tensor(index2),
+                                tf.convert_to_tensor(roi2))
+                    return tuple(np.asarray(t) for t in step_scored(*tensors,
+                                                                    int(index.shape[1])))
+                return tuple(np.asarray(t) for t in step(*tensors, int(index.shape[1])))
 
             return run
 

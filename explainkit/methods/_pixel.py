@@ -121,39 +121,62 @@ class PixelAttribution(Explainer):
         (no prediction to take), no ``roi="predicted"`` to freeze, no ``reduction_fn``."""
         return self.reduction_fn is None and roi_mode != "predicted" and bool((index >= 0).all())
 
+    @staticmethod
+    def _build_extra(extra, kinds, ids, out) -> None:
+        """Write extra copies ``kinds`` (sorted) of images ``ids`` into ``out``."""
+        for k in np.unique(kinds):
+            part = slice(*np.searchsorted(kinds, [k, k + 1]))
+            extra[k](ids[part], out[part])
+
     def _mean_gradients(self, images, resolved, roi_array, roi_mode, count: int, build,
                         progress=None, desc: str = "", square: bool = False, extra=()):
         """The mean over ``count`` copies per image of ``d score / d copy`` (or its square).
 
         Copies are numbered sample-major (copy ``j`` of image ``i`` is item
-        ``j * N + i``); ``build(images_ids, copy_ids, out)`` writes them into the reused
-        batch buffer. ``extra`` are builds of further copies per image (the unchanged
-        image, a baseline) whose scores only are wanted: they ride along after the
-        ``count`` copies, in the last batches, instead of separate model calls. Returns
+        ``j * N + i``); ``build(images_ids, copies, out)`` writes them into the reused
+        batch buffer. ``extra`` are builds ``f(image_ids, out)`` of further copies per image
+        (the unchanged image, a baseline) whose scores only are wanted: forward only, they
+        ride along in the first gradient calls instead of calls of their own. Returns
         ``(N, H, W, C, K)`` and the ``(N, len(extra), K)`` scores of the extra copies.
         """
         n = len(images)
-        function = self._adapter.input_gradient_function(
-            self._reduction, self._score_function(roi_mode), self.guided)
+        score_fn = self._score_function(roi_mode)
+        function = self._adapter.input_gradient_function(self._reduction, score_fn,
+                                                         self.guided)
+        scored = self._adapter.input_gradient_function(self._reduction, score_fn,
+                                                       self.guided, scored=True)
         total = np.zeros((*images.shape, resolved.shape[1]), dtype=np.float64)
         extra_scores = np.empty((n, len(extra), resolved.shape[1]), dtype=np.float32)
-        items = n * (count + len(extra))
-        size = min(self.batch_size, items)
+        pending = list(batches(n * len(extra), self.batch_size))  # extra-major items
+        size = min(self.batch_size, n * count)
         with batch_buffer((size, *images.shape[1:])) as buffer:
-            for chunk in batches(items, self.batch_size, progress=progress, desc=desc):
+            for chunk in batches(n * count, self.batch_size, progress=progress, desc=desc):
                 copies, ids = np.divmod(np.arange(chunk.start, chunk.stop), n)
                 batch = buffer[:len(ids)]
-                plain = int(np.searchsorted(copies, count))  # copies first, then the extras
-                build(ids[:plain], copies[:plain], batch[:plain])
-                for b in range(plain, len(ids)):
-                    extra[copies[b] - count](ids[b:b + 1], batch[b:b + 1])
-                gradients, scores, _ = function(batch, resolved[ids], roi_array[ids])
-                extra_scores[ids[plain:], copies[plain:] - count] = np.asarray(scores)[plain:]
-                gradients = gradients[:plain]
+                build(ids, copies, batch)
+                if pending:
+                    kinds, others = np.divmod(np.arange(pending[0].start, pending[0].stop), n)
+                    pending.pop(0)
+                    batch2 = np.empty((len(others), *images.shape[1:]), dtype=np.float32)
+                    self._build_extra(extra, kinds, others, batch2)
+                    gradients, _, _, scores2 = scored(batch, resolved[ids], roi_array[ids],
+                                                      batch2, resolved[others],
+                                                      roi_array[others])
+                    extra_scores[others, kinds] = scores2
+                else:
+                    gradients, _, _ = function(batch, resolved[ids], roi_array[ids])
                 if square:
                     gradients = np.square(gradients)
-                for i in np.unique(ids[:plain]):  # a few images per batch: sums, not np.add.at
-                    total[i] += gradients[ids[:plain] == i].sum(axis=0, dtype=np.float64)
+                for i in np.unique(ids):  # a few images per batch: sums, not np.add.at
+                    total[i] += gradients[ids == i].sum(axis=0, dtype=np.float64)
+        if pending:  # more extra items than copies (one copy per image, several extras)
+            forward = self._adapter.forward_function((), self._reduction, score_fn)
+            for chunk in pending:
+                kinds, others = np.divmod(np.arange(chunk.start, chunk.stop), n)
+                batch2 = np.empty((len(others), *images.shape[1:]), dtype=np.float32)
+                self._build_extra(extra, kinds, others, batch2)
+                extra_scores[others, kinds] = forward(batch2, resolved[others],
+                                                      roi_array[others])[1]
         return (total / count).astype(np.float32), extra_scores
 
     def _attributions(self, images, index, roi_array, roi_mode):
