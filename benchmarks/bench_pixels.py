@@ -13,8 +13,9 @@ beside the medians.
 
 - explainkit: ``SmoothGrad(model, num_samples=50, random_state=0, batch_size=B).fit()``
   and ``IntegratedGradients(model, steps=50, batch_size=B).fit()``, then ``.explain(x, 7)``
-  timed, at B = 16, 32 (the default) and 50. Each explain also runs one forward pass on the
-  unchanged image (targets, scores), IG one more on the baseline (its completeness gap).
+  timed, at B = 16, 32 (the default) and 50. Each explain also scores the unchanged image
+  (scores), IG the baseline too (its completeness gap): forward only, in the first
+  gradient call (since aa0c0d7; before, separate calls of one image each).
   explainkit differentiates the logits (the softmax's input) by itself.
 - floor: the same 50 gradient passes and nothing else: the 50 copies explainkit evaluates
   (its noisy copies, reproduced from its seeding, and its midpoint-rule path points
@@ -40,7 +41,7 @@ maps cannot match Xplique's (other noise draws): explainkit's map is checked aga
 floor's gradients on the very same copies, and Xplique's is compared with explainkit's as
 far as two seeds of explainkit agree with each other.
 
-After the rounds, the pieces of explainkit's own work (a forward pass of the image, the
+After the rounds, the pieces of explainkit's own work (forward passes of 1 and 2 images, the
 ``np.add.at`` accumulation of the 50 gradients, SmoothGrad's noise draws) are timed on
 their own, to say where explainkit's time above the floor goes.
 
@@ -78,6 +79,7 @@ PREVIOUS = {"smoothgrad": {"best (50)": 1.122, "default (32)": 1.139},
             "integrated_gradients": {"best (50)": 1.118, "default (32)": 1.133}}
 
 ACCUMULATION = f"accumulation of {SAMPLES} gradients, per-image sums (explainkit now)"
+FORWARD_2 = "forward pass, 2 images in one batch (compiled)"
 ADD_AT = "the same with np.add.at (explainkit before 27d01ac)"
 TECHNIQUES = {"smoothgrad": "SmoothGrad", "integrated_gradients": "Integrated Gradients"}
 
@@ -428,8 +430,9 @@ def run_technique(case: Case, technique: str, floor_step) -> dict:
 def breakdown(case: Case, repeats: int) -> dict:
     """Median seconds of the pieces of work explainkit does around the 50 gradient passes.
 
-    Measured on their own (``measure``), after the timed rounds: one forward pass of the
-    image (compiled; SmoothGrad runs one per explain, IG two: the image and the baseline),
+    Measured on their own (``measure``), after the timed rounds: a forward pass of
+    one image and of two in one batch (compiled; SmoothGrad scores the image, IG the image
+    and the baseline, in its first gradient call),
     the accumulation of 50 gradients into the float64 total as ``_mean_gradients`` does it
     since 27d01ac (per image, ``total[i] += gradients[ids == i].sum(axis=0, float64)``),
     the ``np.add.at(total, ids, gradients)`` it replaced (for the record), and SmoothGrad's
@@ -460,7 +463,9 @@ def breakdown(case: Case, repeats: int) -> dict:
                                                                dtype=np.float32)
                 for j in range(SAMPLES)]
 
+    pair = np.concatenate([image, np.zeros_like(image)])
     pieces = {"forward pass, 1 image (compiled)": lambda: forward(tf.constant(image)).numpy(),
+              FORWARD_2: lambda: forward(tf.constant(pair)).numpy(),
               ACCUMULATION: per_image_sums,
               ADD_AT: add_at,
               f"SmoothGrad noise, {SAMPLES} draws": noise}
@@ -609,7 +614,7 @@ def _breakdown_markdown(results: dict) -> str:
         if "median_s" not in times.get(ek, {}) or "median_s" not in times.get(floor, {}):
             continue
         excess = times[ek]["median_s"] - times[floor]["median_s"]
-        forwards = forward if technique == "smoothgrad" else 2 * forward
+        forwards = forward if technique == "smoothgrad" else pieces[FORWARD_2]
         known = accumulate + forwards + (noise if technique == "smoothgrad" else 0.0)
         excess_rows.append([title, excess, forwards, known, excess - known,
                             (times[ek]["median_s"] - forwards) / times[floor]["median_s"]])
@@ -618,9 +623,9 @@ def _breakdown_markdown(results: dict) -> str:
         "Pieces of explainkit's work, timed on their own after the rounds (medians):",
         markdown_table(["piece", "seconds"], rows),
         "explainkit at batch_size=50 against the floor at batch 50 (the same 50 gradient "
-        "passes in one call): the excess; the extra forward pass(es) (SmoothGrad 1: targets "
-        "and scores on the unchanged image; IG 2: that and the baseline's score for the "
-        "completeness gap); the listed pieces (accumulation, forward pass(es), SmoothGrad's "
+        "passes in one call): the excess; the extra forward pass (SmoothGrad: 1 image, the "
+        "unchanged one's scores; IG: 2 images, that and the baseline's score for the "
+        "completeness gap; both within the first gradient call); the listed pieces (accumulation, forward pass(es), SmoothGrad's "
         "noise); what they leave unexplained; and explainkit / floor without the forward "
         "pass(es) (measured time - forward passes, over the floor).",
         markdown_table(["method", "explainkit - floor (s)", "forward pass(es) (s)",
