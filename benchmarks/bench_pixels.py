@@ -625,7 +625,8 @@ def _breakdown_markdown(results: dict) -> str:
         "explainkit at batch_size=50 against the floor at batch 50 (the same 50 gradient "
         "passes in one call): the excess; the extra forward pass (SmoothGrad: 1 image, the "
         "unchanged one's scores; IG: 2 images, that and the baseline's score for the "
-        "completeness gap; both within the first gradient call); the listed pieces (accumulation, forward pass(es), SmoothGrad's "
+        "completeness gap; both within the first gradient call); the listed pieces "
+        "(accumulation, forward pass(es), SmoothGrad's "
         "noise); what they leave unexplained; and explainkit / floor without the forward "
         "pass(es) (measured time - forward passes, over the floor).",
         markdown_table(["method", "explainkit - floor (s)", "forward pass(es) (s)",
