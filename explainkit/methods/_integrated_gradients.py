@@ -57,12 +57,9 @@ class IntegratedGradients(PixelAttribution):
 
     def _attributions(self, images, index, roi_array, roi_mode):
         start = np.broadcast_to(baseline_images(self.baseline, images), images.shape)
-        known = self._known_targets(index, roi_mode)
-        if known:  # the unchanged image's scores ride along with the path steps
-            resolved = index
-        else:
-            scores, resolved, roi_array, roi_mode = self._resolve(images, index, roi_array,
-                                                                  roi_mode)
+        scores, resolved, roi_array, roi_mode = self._resolve_unless_known(
+            images, index, roi_array, roi_mode)
+        known = scores is None
         steps = int(self.steps)
         difference = images - start
 

@@ -116,10 +116,14 @@ class PixelAttribution(Explainer):
                                          roi_array, roi_mode, resolved, self.batch_size)
         return scores, resolved, roi_array, roi_mode
 
-    def _known_targets(self, index: np.ndarray, roi_mode: str) -> bool:
-        """True when the targets need no forward pass of the unchanged images: all given
-        (no prediction to take), no ``roi="predicted"`` to freeze, no ``reduction_fn``."""
-        return self.reduction_fn is None and roi_mode != "predicted" and bool((index >= 0).all())
+    def _resolve_unless_known(self, images, index, roi_array, roi_mode):
+        """``_resolve``, or ``(None, index, roi_array, roi_mode)`` when the targets need no
+        forward pass of the unchanged images: all given (no prediction to take), no
+        ``roi="predicted"`` to freeze, no ``reduction_fn``. The caller then scores the
+        unchanged images among its copies (``_mean_gradients``'s ``extra``)."""
+        if self.reduction_fn is None and roi_mode != "predicted" and bool((index >= 0).all()):
+            return None, index, roi_array, roi_mode
+        return self._resolve(images, index, roi_array, roi_mode)
 
     @staticmethod
     def _build_extra(extra, kinds, ids, out) -> None:

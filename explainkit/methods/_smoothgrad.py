@@ -78,12 +78,9 @@ class SmoothGrad(PixelAttribution):
         check_progress(self.progress)
 
     def _attributions(self, images, index, roi_array, roi_mode):
-        known = self._known_targets(index, roi_mode)
-        if known:  # the unchanged image's scores ride along with the noisy copies
-            resolved = index
-        else:
-            scores, resolved, roi_array, roi_mode = self._resolve(images, index, roi_array,
-                                                                  roi_mode)
+        scores, resolved, roi_array, roi_mode = self._resolve_unless_known(
+            images, index, roi_array, roi_mode)
+        known = scores is None
         seed = check_random_state(self.random_state)
         flat = images.reshape(len(images), -1)
         sigma = (self.noise_level * (flat.max(axis=1) - flat.min(axis=1))).astype(np.float32)
