@@ -46,7 +46,8 @@ def run() -> dict:
 
     net = load_model("classifier")
     X, y, masks = make_shapes(IMAGES, 32, random_state=DATA_SEED)
-    predicted = net.predict(X, verbose=0).argmax(axis=1)
+    probabilities = net.predict(X, verbose=0)
+    predicted = probabilities.argmax(axis=1)
     rows = []
 
     def add(method, normalization, fill, count, maps):
@@ -69,7 +70,7 @@ def run() -> dict:
     except ImportError:
         Rise = None
     if Rise is not None:
-        onehot = np.eye(int(net.output.shape[-1]), dtype=np.float32)[y]
+        onehot = np.eye(probabilities.shape[-1], dtype=np.float32)[y]
         for count in MASK_COUNTS:
             for label in ("0", "0.175 (background mean)"):
                 maps = np.asarray(Rise(net, batch_size=256, nb_samples=count, grid_size=7,
