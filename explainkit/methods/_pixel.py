@@ -126,11 +126,15 @@ class PixelAttribution(Explainer):
         return self._resolve(images, index, roi_array, roi_mode)
 
     @staticmethod
-    def _build_extra(extra, kinds, ids, out) -> None:
-        """Write extra copies ``kinds`` (sorted) of images ``ids`` into ``out``."""
+    def _extra_batch(extra, chunk: slice, images: np.ndarray):
+        """``(kinds, image ids, batch)`` of the extra items ``chunk`` (extra-major: item
+        ``k * N + i`` is extra copy ``k`` of image ``i``), built by ``extra[k]``."""
+        kinds, ids = np.divmod(np.arange(chunk.start, chunk.stop), len(images))
+        out = np.empty((len(ids), *images.shape[1:]), dtype=np.float32)
         for k in np.unique(kinds):
             part = slice(*np.searchsorted(kinds, [k, k + 1]))
             extra[k](ids[part], out[part])
+        return kinds, ids, out
 
     def _mean_gradients(self, images, resolved, roi_array, roi_mode, count: int, build,
                         progress=None, desc: str = "", square: bool = False, extra=()):
@@ -159,10 +163,7 @@ class PixelAttribution(Explainer):
                 batch = buffer[:len(ids)]
                 build(ids, copies, batch)
                 if pending:
-                    kinds, others = np.divmod(np.arange(pending[0].start, pending[0].stop), n)
-                    pending.pop(0)
-                    batch2 = np.empty((len(others), *images.shape[1:]), dtype=np.float32)
-                    self._build_extra(extra, kinds, others, batch2)
+                    kinds, others, batch2 = self._extra_batch(extra, pending.pop(0), images)
                     gradients, _, _, scores2 = scored(batch, resolved[ids], roi_array[ids],
                                                       batch2, resolved[others],
                                                       roi_array[others])
@@ -176,9 +177,7 @@ class PixelAttribution(Explainer):
         if pending:  # more extra items than copies (one copy per image, several extras)
             forward = self._adapter.forward_function((), self._reduction, score_fn)
             for chunk in pending:
-                kinds, others = np.divmod(np.arange(chunk.start, chunk.stop), n)
-                batch2 = np.empty((len(others), *images.shape[1:]), dtype=np.float32)
-                self._build_extra(extra, kinds, others, batch2)
+                kinds, others, batch2 = self._extra_batch(extra, chunk, images)
                 extra_scores[others, kinds] = forward(batch2, resolved[others],
                                                       roi_array[others])[1]
         return (total / count).astype(np.float32), extra_scores
