@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "explain": "._api",
     "Explanation": "._explanation",
+    "BlankMapWarning": "._explanation",
     "config_context": "._config",
     "get_config": "._config",
     "set_config": "._config",
@@ -52,6 +53,7 @@ _SUBMODULES = ("metrics", "visualize")
 __all__ = [
     "CAM",
     "AblationCAM",
+    "BlankMapWarning",
     "EigenCAM",
     "GradCAMPlusPlus",
     "GradientInput",
@@ -88,7 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from . import metrics, visualize
     from ._api import explain
     from ._config import config_context, get_config, set_config
-    from ._explanation import Explanation
+    from ._explanation import BlankMapWarning, Explanation
     from .base import Explainer
     from .methods import (
         CAM,

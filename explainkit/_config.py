@@ -11,7 +11,8 @@ import contextlib
 import numbers
 import threading
 
-_GLOBAL = {"max_batch_bytes": 256 * 2**20}
+_GLOBAL = {"max_batch_bytes": 256 * 2**20, "preprocess": "task"}
+_PREPROCESS = ("task", None)
 _LOCAL = threading.local()
 
 
@@ -28,7 +29,8 @@ def get_config() -> dict:
     -------
     dict
         ``max_batch_bytes``: the most bytes of perturbed images a black-box method builds
-        for one model call (default 256 MiB).
+        for one model call (default 256 MiB). ``preprocess``: ``"task"`` (default) or
+        None, how keras-hub tasks are explained (see :func:`set_config`).
     """
     return dict(_settings())
 
@@ -46,8 +48,18 @@ def _check(max_batch_bytes) -> int:
     return int(max_batch_bytes)
 
 
-def set_config(*, max_batch_bytes: int | None = None) -> None:
-    """Change explainkit-wide settings (None leaves a setting as it is).
+_UNSET = object()
+
+
+def _check_preprocess(preprocess):
+    if preprocess not in _PREPROCESS:
+        raise ValueError(
+            f"The 'preprocess' setting must be 'task' or None. Got {preprocess!r} instead.")
+    return preprocess
+
+
+def set_config(*, max_batch_bytes: int | None = None, preprocess=_UNSET) -> None:
+    """Change explainkit-wide settings (None leaves ``max_batch_bytes`` as it is).
 
     Parameters
     ----------
@@ -55,6 +67,10 @@ def set_config(*, max_batch_bytes: int | None = None) -> None:
         The most bytes of perturbed images that occlusion, LIME (and every later
         perturbation method) build for one model call; with ``batch_size="auto"`` it sets
         the batch size, with an int ``batch_size`` it caps it. Default 256 MiB.
+    preprocess : {"task", None}, optional
+        keras-hub tasks with a preprocessor: ``"task"`` (default) explains raw images of
+        any size through the task's own image converter and returns maps in the raw
+        images' pixels; None passes the images to the model as they are.
 
     Examples
     --------
@@ -68,10 +84,12 @@ def set_config(*, max_batch_bytes: int | None = None) -> None:
         value = _check(max_batch_bytes)
         _GLOBAL["max_batch_bytes"] = value
         _settings()["max_batch_bytes"] = value
+    if preprocess is not _UNSET:
+        _GLOBAL["preprocess"] = _settings()["preprocess"] = _check_preprocess(preprocess)
 
 
 @contextlib.contextmanager
-def config_context(*, max_batch_bytes: int | None = None):
+def config_context(*, max_batch_bytes: int | None = None, preprocess=_UNSET):
     """Change settings inside a ``with`` block only (this thread only).
 
     Examples
@@ -85,6 +103,8 @@ def config_context(*, max_batch_bytes: int | None = None):
     saved = dict(settings)
     if max_batch_bytes is not None:
         settings["max_batch_bytes"] = _check(max_batch_bytes)
+    if preprocess is not _UNSET:
+        settings["preprocess"] = _check_preprocess(preprocess)
     try:
         yield
     finally:

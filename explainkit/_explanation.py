@@ -1,10 +1,19 @@
-"""The result every method returns."""
+"""The result every method returns, and the warning of a map that is blank by construction."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import numpy as np
+
+
+class BlankMapWarning(UserWarning):
+    """A map is exactly zero everywhere because no gradient reaches its feature layer.
+
+    E.g. Grad-CAM at a vision transformer's last tokens, when the head reads only the class
+    token: the score does not depend on the patch tokens there. The message names the
+    layer to use instead; :func:`~explainkit.compare` marks the method in its table.
+    """
 
 
 @dataclass(frozen=True, eq=False)

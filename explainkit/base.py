@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import functools
+import threading
+
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
@@ -12,6 +17,77 @@ from .targets import target_names
 #: Every method by its ``method_name``: ``explain``, the command line and the tests find
 #: them here (each registers itself when its class is defined).
 METHODS: dict[str, type] = {}
+
+_LOCAL = threading.local()  # set while a task's converted images are being explained
+
+
+def _front(net):
+    """The image converter to explain ``net``'s raw images through, or None."""
+    from ._config import get_config
+    from ._models import _hub
+
+    if getattr(_LOCAL, "inside", False) or get_config()["preprocess"] != "task":
+        return None
+    converter = _hub.image_converter(net)
+    return None if converter is None else _hub.Front(converter)
+
+
+@contextlib.contextmanager
+def converted_images(net, X):
+    """``X`` as a keras-hub task takes it (its converter applied), explained as such inside.
+
+    For :func:`~explainkit.compare`, whose metrics perturb the images the model sees: the
+    maps and the metrics are then on the converted images. ``X`` itself for other models.
+    """
+    front = _front(net)
+    if front is None:
+        yield X
+        return
+    from ._validation import check_images
+
+    raw, _ = check_images(X, input_shape=None)
+    _LOCAL.inside = True
+    try:
+        yield front.convert(raw)
+    finally:
+        _LOCAL.inside = False
+
+
+def _raw_explanation(front, explanation: Explanation, raw: np.ndarray) -> Explanation:
+    """``explanation`` of converted images, with its maps on the ``raw`` images' pixels."""
+    size = raw.shape[1:3]
+    changes = {"maps": front.to_raw(explanation.maps, size), "images": raw,
+               "params": {**explanation.params, "preprocess": "task"}}
+    if explanation.attributions is not None:
+        changes["attributions"] = front.to_raw(explanation.attributions, size)
+    if explanation.feature_map is not None:  # LIME's segments: -1 where the model sees none
+        changes["feature_map"] = np.rint(front.to_raw(
+            explanation.feature_map[..., None], size, "nearest", fill=-1)[..., 0]).astype(
+            np.int32)
+    return dataclasses.replace(explanation, **changes)
+
+
+def _through_task(method, kind: str):
+    """``fit`` / ``explain`` that, for a keras-hub task, take raw images (see ``_hub``)."""
+
+    @functools.wraps(method)
+    def run(self, X=None, *args, **kwargs):
+        front = _front(getattr(self, "net", None))
+        if front is None or X is None or (kind == "fit" and not hasattr(X, "__array__")
+                                          and not isinstance(X, (list, tuple))):
+            return method(self, X, *args, **kwargs)
+        from ._validation import check_images
+
+        raw, single = check_images(X, input_shape=None)
+        converted = front.convert(raw)
+        _LOCAL.inside = True
+        try:
+            result = method(self, converted[0] if single else converted, *args, **kwargs)
+        finally:
+            _LOCAL.inside = False
+        return result if kind == "fit" else _raw_explanation(front, result, raw)
+
+    return run
 
 
 class Explainer(BaseEstimator):
@@ -37,6 +113,9 @@ class Explainer(BaseEstimator):
             if name in METHODS and METHODS[name].__qualname__ != cls.__qualname__:
                 raise ValueError(f"method_name {name!r} is taken by {METHODS[name].__name__}.")
             METHODS[name] = cls
+        for kind in ("fit", "explain"):  # keras-hub tasks: raw images, maps on them
+            if kind in cls.__dict__:
+                setattr(cls, kind, _through_task(cls.__dict__[kind], kind))
 
     def fit(self, X=None, y=None):
         """Resolve what depends on the model; return ``self``."""

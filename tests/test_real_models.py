@@ -436,7 +436,8 @@ def _tiny_vit(seed=0, size=16, patch=4, dim=8, classes=3):
         y = L.MultiHeadAttention(2, 4, name=f"block{i}_attention")(y, y)
         x = L.Add(name=f"block{i}_add1")([x, y])
         y = L.LayerNormalization(name=f"block{i}_norm2")(x)
-        y = L.Dense(dim, name=f"block{i}_mlp")(L.Dense(2 * dim, activation="gelu")(y))
+        y = L.Dense(2 * dim, activation="gelu", name=f"block{i}_hidden")(y)
+        y = L.Dense(dim, name=f"block{i}_mlp")(y)
         x = L.Add(name=f"block{i}_out")([x, y])
     x = L.LayerNormalization(name="final_norm")(x)
     head = L.Dense(classes, activation="softmax", name="head")
@@ -444,25 +445,33 @@ def _tiny_vit(seed=0, size=16, patch=4, dim=8, classes=3):
 
 
 def test_vit_gradcam_matches_tape():
-    """Check Grad-CAM on a tiny ViT: last block's tokens as a 4x4 map, against a tape."""
+    """Check Grad-CAM on a tiny ViT: the last block's input tokens as a 4x4 map, vs a tape.
+
+    The head reads only the class token, so the last block's *output* tokens get no
+    gradient; the input of its first LayerNorm (block 1's output) is the layer to use.
+    """
     net = _tiny_vit()
     x = _x(3)
     explainer = explainkit.GradCAM(net, output_upsampling="none").fit()
-    assert (explainer.feature_layer_, explainer.reduction_layer_) == ("block2_out", "head")
+    assert (explainer.feature_layer_, explainer.reduction_layer_) == ("block1_out", "head")
     assert explainer.feature_grid_ == (4, 4)
-    inner = keras.Model(net.inputs[0], [net.get_layer("block2_out").output,
-                                     net.get_layer("head").input])
-    head = net.get_layer("head")
-    tokens = tf.convert_to_tensor(inner(x)[0])
-    with tf.GradientTape() as tape:
+    layer = net.get_layer
+    tokens = tf.convert_to_tensor(keras.Model(net.inputs[0], layer("block1_out").output)(x))
+    with tf.GradientTape() as tape:  # block 2 and the head, run by hand
         tape.watch(tokens)
-        pooled = net.get_layer("final_norm")(tokens)[:, 0]
-        score = (pooled @ head.kernel + head.bias)[:, 1]
+        y = layer("block2_norm1")(tokens)
+        h = layer("block2_add1")([tokens, layer("block2_attention")(y, y)])
+        y = layer("block2_mlp")(layer("block2_hidden")(layer("block2_norm2")(h)))
+        pooled = layer("final_norm")(layer("block2_out")([h, y]))[:, 0]
+        score = (pooled @ layer("head").kernel + layer("head").bias)[:, 1]
     gradient = tape.gradient(score, tokens).numpy()[:, 1:].reshape(3, 4, 4, 8)
+    assert np.abs(gradient).max() > 0
     expected = _grad_cam_reference(tokens.numpy()[:, 1:].reshape(3, 4, 4, 8), gradient)
     got = explainer.explain(x, 1).score_map
+    assert np.ptp(got) > 0
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6 * expected.max())
-    explicit = explainkit.GradCAM(net, reshape=(4, 4), output_upsampling="none").fit()
+    explicit = explainkit.GradCAM(net, feature_layer="block1_out", reshape=(4, 4),
+                                  output_upsampling="none").fit()
     np.testing.assert_allclose(explicit.explain(x, 1).score_map, got, rtol=1e-6)
     assert gradcam(net, x, 1).shape == (3, 16, 16)
 
@@ -481,12 +490,24 @@ def test_vit_bad_reshape_and_non_grid_layers():
 @pytest.mark.parametrize(("tokens", "image", "expected"), [
     (17, (16, 16), (1, 4, 4)), (16, (16, 16), (0, 4, 4)), (197, (224, 224), (1, 14, 14)),
     (50, (16, 32), (0, 5, 10)), (51, (16, 32), (1, 5, 10)), (7, (16, 16), None),
-    (64, (16, 32), (0, 8, 8)),
+    (64, (16, 32), (0, 8, 8)), (18, (16, 16), (2, 4, 4)), (21, (16, 16), (5, 4, 4)),
+    (5, (16, 16), (1, 2, 2)), (6, (16, 16), None),
 ])
 def test_token_grids(tokens, image, expected):
-    """Check which token counts form an h x w grid: aspect ratio first, else square."""
+    """Check which token counts form a grid: the fewest prefix tokens (fewer than half the
+    grid), the aspect ratio first, else square."""
     grid = token_grid((None, tokens, 8), image)
     assert (None if grid is None else (grid.offset, grid.height, grid.width)) == expected
+
+
+def test_token_grid_from_the_patch_size():
+    """Check a known patch grid decides the prefix count where the search would differ."""
+    searched = token_grid((None, 26, 8), (16, 16))
+    assert (searched.offset, searched.height, searched.width) == (1, 5, 5)
+    grid = token_grid((None, 26, 8), (16, 16), expected=(4, 4))  # 1 class + 9 registers
+    assert (grid.offset, grid.height, grid.width) == (10, 4, 4)
+    grid = token_grid((None, 64, 8), (32, 32), expected=(4, 4))  # a later stage: searched
+    assert (grid.offset, grid.height, grid.width) == (0, 8, 8)
 
 
 def test_occlusion_of_a_channel_in_a_subclassed_model():

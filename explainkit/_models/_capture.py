@@ -88,7 +88,7 @@ def intercept(handlers: dict):
                 _uninstall(layer)
 
 
-def _sublayers(layer) -> list:
+def sublayers(layer) -> list:
     flatten = getattr(layer, "_flatten_layers", None)
     if flatten is None:
         return list(getattr(layer, "layers", []))
@@ -106,7 +106,7 @@ def walk(model) -> list[tuple[str, object, tuple[str, ...]]]:
     def visit(parent, path: str, alias: str) -> None:
         attributes = {id(v): k for k, v in vars(parent).items()
                       if isinstance(v, keras.layers.Layer)}
-        for child in _sublayers(parent):
+        for child in sublayers(parent):
             if id(child) in seen or isinstance(child, keras.layers.InputLayer):
                 continue
             seen.add(id(child))

@@ -43,7 +43,18 @@ _NOT_FEATURE_LAYER_NAMES = (
 _NOT_FEATURE_LAYERS = tuple(
     getattr(keras.layers, name) for name in _NOT_FEATURE_LAYER_NAMES if hasattr(keras.layers, name)
 )
+_NORMALISATIONS = tuple(
+    getattr(keras.layers, name) for name in ("LayerNormalization", "RMSNormalization",
+                                              "GroupNormalization", "BatchNormalization",
+                                              "UnitNormalization") if hasattr(keras.layers, name))
 _SQUASHING = ("softmax", "sigmoid", "log_softmax")
+
+
+def _is_attention(layer) -> bool:
+    """True for an attention layer: Keras' own, or a layer class named ``...Attention``."""
+    if isinstance(layer, (keras.layers.MultiHeadAttention, keras.layers.Attention)):
+        return True
+    return "Attention" in type(layer).__name__
 _CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
@@ -164,10 +175,14 @@ class LayerCall:
     output: object
     aliases: tuple[str, ...] = ()
     repeats: bool = False  # a container whose output is an inner layer's output
+    nested: bool = False  # inside a leaf layer of a replayed graph: reached by capture
+    traced_shape: tuple | None = None  # the shape a traced call gave, where it differs
 
     @property
     def shape(self) -> tuple | None:
         """The output shape, or None when the layer has several outputs."""
+        if self.traced_shape is not None:
+            return self.traced_shape
         return tuple(self.output.shape) if hasattr(self.output, "shape") else None
 
     @property
@@ -247,14 +262,25 @@ class LayerGraph:
 
     ``subclassed``: probed by capturing a subclassed model's ``call`` (containers are
     listed after their inner layers; the output may come from a raw operation).
+    ``trace``: for a replayed graph with layers nested inside its leaf layers, the captured
+    probe of the whole model, in which every tensor is the one its producer returned (the
+    data flow the transformer rule follows); the graph itself otherwise.
+    ``patch``: the patch size of a vision transformer, when the model declares one.
     """
 
     def __init__(self, calls: list[LayerCall], output, image_shape: tuple,
-                 subclassed: bool = False):
+                 subclassed: bool = False, trace: LayerGraph | None = None,
+                 patch: tuple[int, int] | None = None):
         self.calls = calls
         self.output = output
         self.image_shape = tuple(image_shape)
         self.subclassed = subclassed
+        self.trace = self if trace is None else trace
+        self.patch = patch
+        self.nested = any(c.nested for c in calls)
+        # The inner layers of attention layers (query, key, value projections) are no maps.
+        attention = [c.path + "/" for c in calls if _is_attention(c.layer)]
+        self._in_attention = {c.path for c in calls if c.path.startswith(tuple(attention))}
         counts = collections.Counter(c.layer.name for c in calls)
         self._unique = {name for name, n in counts.items() if n == 1}
 
@@ -275,7 +301,7 @@ class LayerGraph:
             if not hits:
                 where = " (it is never called by the model's call)" if self.subclassed else ""
                 raise ValueError(f"{argument} layer {spec.name!r} is not part of this "
-                                 f"model{where}.")
+                                 f"model{where}; the layers called: {self.candidates()}.")
             return hits[-1]
         if not isinstance(spec, str):
             raise TypeError(
@@ -283,7 +309,7 @@ class LayerGraph:
             )
         hits = [c for c in self.calls if c.path == spec or spec in c.aliases] or [
             c for c in self.calls if c.layer.name == spec
-        ]
+        ] or [c for c in self.calls if c.path.endswith("/" + spec)]  # a path's tail
         if not hits:
             names = dict.fromkeys([c.layer.name for c in self.calls]
                                   + [p for c in self.calls for p in (c.path, *c.aliases)])
@@ -399,7 +425,58 @@ class LayerGraph:
         """The token grid of a ``(N, T, C)`` output on an image model, else None."""
         if len(self.image_shape) != 3:
             return None
-        return token_grid(call.shape or (), self.image_shape[:2], reshape)
+        expected = None
+        if self.patch is not None:
+            expected = (self.image_shape[0] // self.patch[0], self.image_shape[1] // self.patch[1])
+        return token_grid(call.shape or (), self.image_shape[:2], reshape, expected)
+
+    def transformer_feature(self, reduction: Reduction) -> LayerCall | None:
+        """The automatic feature layer of a transformer (see ``_transformer_feature``)."""
+        return self._transformer_feature(self._stop(reduction))
+
+    def _transformer_feature(self, stop: int) -> LayerCall | None:
+        """The input of the last transformer block's first normalisation, as a layer call.
+
+        The last attention layer before ``stop`` marks the last block: the layer that holds
+        it (a keras-hub block), or, when the attention layer sits in the graph itself (Keras'
+        ``MultiHeadAttention`` in a Functional model), the attention layer. The first
+        normalisation is the block's first normalisation layer called before its attention,
+        or the normalisation that feeds the attention. Its input (the block's input in a
+        pre-norm block, else the block's input) is the output of the layer returned: there,
+        patch tokens still reach a class token through attention. None when the model has
+        no attention layer, or the tensor has no layer that produces it.
+        """
+        trace = self.trace
+        paths = {c.path for c in self.calls[:stop]}
+        calls = [c for c in trace.calls if c.path in paths]
+        attention = [c for c in calls if _is_attention(c.layer) and not any(
+            _is_attention(p.layer) for p in calls if c.path.startswith(p.path + "/"))]
+        for last in reversed(attention):
+            parent = last.path.rpartition("/")[0]
+            block = next((c for c in calls if c.path == parent), None)
+            if block is not None:
+                inner = [c for c in calls[:calls.index(last)]
+                         if c.path.rpartition("/")[0] == parent]
+                norm = next((c for c in inner if isinstance(c.layer, _NORMALISATIONS)), None)
+                entry = block
+            else:
+                feeding = trace.producer(last.inputs[0]) if last.inputs else None
+                norm = feeding if feeding is not None and isinstance(
+                    feeding.layer, _NORMALISATIONS) else None
+                entry = last
+            for tensor in (norm.inputs[0] if norm is not None and norm.inputs else None,
+                           entry.inputs[0] if entry.inputs else None):
+                source = None if tensor is None else trace.producer(tensor)
+                if source is None or source.path not in paths:
+                    continue
+                # A block that returns its inner layer's tensor is named, not its inner layer.
+                source = min((c for c in calls if c.output is tensor
+                              and source.path.startswith(c.path + "/")),
+                             key=lambda c: len(c.path), default=source)
+                found = next(c for c in self.calls if c.path == source.path)
+                if self.grid(found) is not None:
+                    return found
+        return None
 
     def _scored_tensor(self, reduction: Reduction):
         if reduction.call is not None:
@@ -424,7 +501,8 @@ class LayerGraph:
             if used is not None:
                 used.discard(scored.name)  # the score itself is no feature map
             for call in reversed(self.calls[:stop]):
-                if call.repeats or isinstance(call.layer, _NOT_FEATURE_LAYERS):
+                if (call.repeats or isinstance(call.layer, _NOT_FEATURE_LAYERS)
+                        or call.path in self._in_attention):
                     continue
                 if used is not None and getattr(call.output, "name", None) not in used:
                     continue
@@ -432,7 +510,14 @@ class LayerGraph:
                     return call, None
                 grid = self.grid(call, reshape)
                 if grid is not None:
+                    # A token model: its map comes from inside the last transformer block.
+                    block = self._transformer_feature(stop)
+                    if block is not None:
+                        return block, self.grid(block, reshape)
                     return call, grid
+            block = self._transformer_feature(stop)
+            if block is not None:
+                return block, self.grid(block, reshape)
             hint = (f" Name one with feature_layer=...; the layers called: "
                     f"{self.candidates()}." if self.subclassed else "")
             raise ValueError(

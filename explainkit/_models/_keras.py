@@ -9,6 +9,7 @@ layers of interest are captured (``_capture``). Either way one compiled function
 from __future__ import annotations
 
 import collections
+import dataclasses
 import functools
 import weakref
 
@@ -124,7 +125,26 @@ class KerasModel:
             return output
 
         output = replay(self.model, keras.KerasTensor((None, *image_shape)), probe)
-        return LayerGraph(calls, output, image_shape)
+        patch = _patch_size(self.model)
+        leaves = {c.path for c in calls}
+        if not any(_capture.sublayers(c.layer) for c in calls):
+            return LayerGraph(calls, output, image_shape, patch=patch)
+        # Layers nested inside leaf layers (keras-hub blocks, custom blocks): the captured
+        # probe of the whole model lists them; each goes before the leaf that holds it.
+        trace = _capture.probe(self.model, image_shape)
+        inner = collections.defaultdict(list)
+        for call in trace.calls:
+            parts = call.path.split("/")
+            leaf = next((p for p in ("/".join(parts[:i]) for i in range(1, len(parts)))
+                         if p in leaves), None)
+            if leaf is not None:
+                inner[leaf].append(dataclasses.replace(call, nested=True))
+        # A layer's compute_output_shape can be wrong where its call is right: trust the call.
+        traced = {c.path: c.shape for c in trace.calls}
+        calls = [c if traced.get(c.path, c.shape) == c.shape or traced[c.path] is None
+                 else dataclasses.replace(c, traced_shape=traced[c.path]) for c in calls]
+        merged = [c for call in calls for c in (*inner.get(call.path, ()), call)]
+        return LayerGraph(merged, output, image_shape, trace=trace, patch=patch)
 
     def final_activation(self, image_shape: tuple, output=None) -> str | None:
         """'softmax' / 'sigmoid' when the chosen output is squashed by one."""
@@ -150,9 +170,10 @@ class KerasModel:
         ``replace``: path of a captured layer -> ``f(output)``, what the rest of the model
         sees instead of that layer's output (the captured value stays the layer's own).
         """
-        if not self.subclassed:
+        if not self.subclassed and not any(c.nested for c in capture):
             return graph_forward(self.model, x, tuple(c.path for c in capture), logits_of,
                                  guided, replace)
+        # A subclassed model, or a layer inside a leaf layer: captured during the call.
         layers = {c.path: c.layer for c in capture}
         return _capture.capture_forward(self.model, x, layers, logits_of, guided, replace)
 
@@ -228,7 +249,10 @@ class KerasModel:
 
     def gradient_function(self, features: tuple[LayerCall, ...], reduction: Reduction, score_fn,
                           combine_fn, grids: tuple = ()):
-        """A compiled ``f(x, index, roi) -> ([combine_fn(A, grads)] per layer, scores, index)``.
+        """A compiled ``f(x, index, roi) -> (results, scores, index, reached)``.
+
+        ``results``: ``[combine_fn(A, grads)]`` per feature layer; ``reached``: per layer,
+        ``(N,)`` whether any gradient reaches that layer's map (else the map is blank).
 
         ``score_fn(outputs, index, roi) -> (scores (N, K), resolved (N, K))`` turns the
         reduction output into one score per sample and target; ``combine_fn(A, grads)``
@@ -367,9 +391,10 @@ class KerasModel:
         return next(g for g in self._graphs.values() if any(c is call for c in g.calls))
 
     def _hint(self, feature: LayerCall) -> str:
-        if not self.subclassed:
+        graph = self._graph_of(feature)
+        if not (graph.subclassed or graph.nested):
             return ""
-        return f" (candidates: {self._graph_of(feature).candidates()})"
+        return f" (candidates: {graph.candidates()})"
 
     def _compile(self, features, reduction, score_fn, combine_fn, grids):
         """The forward (and, with ``combine_fn``, backward) pass of the CAM methods."""
@@ -402,7 +427,7 @@ class KerasModel:
                 tape.watch(x)
                 activations, scores, resolved = forward(x, index, roi)
                 per_target = [scores[:, k] for k in range(num_targets)]
-            results = []
+            results, reached = [], []
             for path, hint, a, grid in zip(paths, hints, activations, grids, strict=True):
                 gradients = []
                 for score in per_target:
@@ -414,14 +439,19 @@ class KerasModel:
                         )
                     gradients.append(to_map(gradient, grid))
                 results.append(combine_fn(to_map(a, grid), gradients))
-            return results, scores, resolved
+                # Per image: whether any gradient reaches the map (else it is blank).
+                nonzero = [tf.reduce_any(tf.not_equal(g, 0), axis=tuple(range(1, g.shape.rank)))
+                           for g in gradients]
+                reached.append(tf.reduce_any(tf.stack(nonzero, axis=-1), axis=-1))
+            return results, scores, resolved, reached
 
         def run(x: np.ndarray, index: np.ndarray, roi: np.ndarray):
-            results, scores, resolved = step(
-                tf.convert_to_tensor(x), tf.convert_to_tensor(index),
-                tf.convert_to_tensor(roi), int(index.shape[1]),
-            )  # fmt: skip
-            return [np.asarray(r) for r in results], np.asarray(scores), np.asarray(resolved)
+            out = step(tf.convert_to_tensor(x), tf.convert_to_tensor(index),
+                       tf.convert_to_tensor(roi), int(index.shape[1]))
+            results = ([np.asarray(r) for r in out[0]], np.asarray(out[1]), np.asarray(out[2]))
+            if combine_fn is None:
+                return results
+            return (*results, [np.asarray(r) for r in out[3]])
 
         return run
 
@@ -440,7 +470,7 @@ class KerasModel:
         def score(reduced, index, roi):
             return tf.cast(score_fn(reduced, index, roi)[0], tf.float32)
 
-        if self.subclassed:
+        if self.subclassed or feature.nested:
             @_traced
             def step(image, channels, index, roi):
                 def replace(call, args, kwargs):
@@ -528,6 +558,18 @@ class KerasModel:
                                    tf.convert_to_tensor(index), tf.convert_to_tensor(roi)))
 
         return prepare, scores
+
+
+def _patch_size(model) -> tuple[int, int] | None:
+    """The patch size a vision transformer declares (keras-hub backbones), else None."""
+    for layer in (model, *(layer for _, layer, _ in _capture.walk(model))):
+        size = getattr(layer, "patch_size", None)
+        if isinstance(size, (int, np.integer)) and not isinstance(size, bool) and size > 0:
+            return int(size), int(size)
+        if (isinstance(size, (tuple, list)) and len(size) == 2
+                and all(isinstance(v, (int, np.integer)) and v > 0 for v in size)):
+            return int(size[0]), int(size[1])
+    return None
 
 
 #: What the ablation replay returns for layers it skips (their outputs are never read).

@@ -1,9 +1,11 @@
 """Token sequences ``(N, T, C)`` (vision transformers) read as ``h x w`` feature maps.
 
-A layer output of ``T = h * w`` tokens, or ``T = 1 + h * w`` with a class token first, is
-a grid of patches when ``h x w`` has the input image's aspect ratio (``h * W == w * H``)
-or is square. ``reshape=(h, w)`` says it explicitly; the ``T - h * w`` leading tokens
-(class, distillation) are then dropped.
+A layer output of ``T = k + h * w`` tokens is ``k`` leading prefix tokens (class,
+distillation, registers) and a grid of patches. With the model's patch size known, the grid
+is the image size over the patch size. Otherwise the smallest ``k`` is taken for which
+``h x w`` has the input image's aspect ratio (``h * W == w * H``) or is square, with fewer
+prefix tokens than half the grid (so that short sequences read as no grid). ``reshape=(h,
+w)`` says it explicitly; the ``T - h * w`` leading tokens are then dropped.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ class TokenGrid:
         grid = tokens[:, self.offset:, :]
         return ops.reshape(grid, (-1, self.height, self.width, tokens.shape[-1]))
 
+    def to_tokens(self, ops, feature_map, tokens):
+        """``(N, h, w, C)`` map back as tokens, after the prefix tokens of ``tokens``."""
+        flat = ops.reshape(feature_map, (-1, self.height * self.width, tokens.shape[-1]))
+        return ops.concatenate([tokens[:, :self.offset, :], flat], axis=1)
+
 
 def _grid(count: int, image_hw: tuple[int, int]) -> tuple[int, int] | None:
     """(h, w) with h * w = count and the image's aspect ratio, else square, else None."""
@@ -40,11 +47,17 @@ def _grid(count: int, image_hw: tuple[int, int]) -> tuple[int, int] | None:
     return (side, side) if side * side == count else None
 
 
-def token_grid(shape: tuple, image_hw: tuple[int, int], reshape=None) -> TokenGrid | None:
+#: The most leading tokens (class, distillation, registers) dropped before a grid.
+MAX_PREFIX = 16
+
+
+def token_grid(shape: tuple, image_hw: tuple[int, int], reshape=None,
+               expected: tuple[int, int] | None = None) -> TokenGrid | None:
     """The grid of a ``(N, T, C)`` output shape, or None when it is not one.
 
-    With ``reshape=(h, w)`` the grid is that one (a ValueError when ``h * w > T``);
-    otherwise ``T`` or ``T - 1`` tokens must form a grid (see the module docstring).
+    With ``reshape=(h, w)`` the grid is that one (a ValueError when ``h * w > T``); else
+    the ``expected`` grid (image size over patch size) when ``T`` exceeds it by at most
+    :data:`MAX_PREFIX`; else the grid the module docstring describes.
     """
     if len(shape) != 3 or shape[1] is None:
         return None
@@ -57,9 +70,11 @@ def token_grid(shape: tuple, image_hw: tuple[int, int], reshape=None) -> TokenGr
                 f"{tuple(shape)} has {tokens}."
             )
         return TokenGrid(tokens - h * w, h, w)
-    for offset in (0, 1):
+    if expected is not None and 0 <= tokens - expected[0] * expected[1] <= MAX_PREFIX:
+        return TokenGrid(tokens - expected[0] * expected[1], *expected)
+    for offset in range(min(MAX_PREFIX, tokens) + 1):
         found = _grid(tokens - offset, image_hw)
-        if found is not None:
+        if found is not None and 2 * offset < found[0] * found[1]:
             return TokenGrid(offset, *found)
     return None
 

@@ -8,10 +8,12 @@ forward passes, override ``_layer_maps``.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._batching import batches
-from .._explanation import Explanation
+from .._explanation import BlankMapWarning, Explanation
 from .._image import UPSAMPLING, upsample
 from .._models._tokens import check_reshape
 from .._validation import check_images, check_option
@@ -138,8 +140,30 @@ class BaseCAM(Explainer):
         function = self._adapter.gradient_function(
             features, self._reduction, self._score_function(roi_mode), type(self)._combine,
             grids)
-        return _concatenate([function(images[c], index[c], roi_array[c])
-                             for c in batches(len(images), self.batch_size)])
+        parts = [function(images[c], index[c], roi_array[c])
+                 for c in batches(len(images), self.batch_size)]
+        for i, feature in enumerate(features):
+            reached = np.concatenate([p[3][i] for p in parts])
+            if not reached.all():
+                self._warn_blank(images.shape[1:], feature, grids[i], int((~reached).sum()))
+        return _concatenate([p[:3] for p in parts])
+
+    def _warn_blank(self, image_shape, feature, grid, count: int) -> None:
+        """A :class:`BlankMapWarning`: ``count`` maps at ``feature`` get no gradient."""
+        graph = self._adapter.graph(image_shape)
+        name = graph.name(feature)
+        reason = (" (the score reads only its prefix tokens, e.g. a class token)"
+                  if grid is not None and grid.offset else "")
+        better = graph.transformer_feature(self._reduction)
+        if better is not None and better.path != feature.path:
+            advice = (f"name feature_layer={graph.name(better)!r} (inside the last "
+                      "transformer block, where the patch tokens still reach the score)")
+        else:
+            advice = f"name a layer whose every position the score reads ({graph.candidates()})"
+        warnings.warn(
+            f"{type(self).__name__}: no gradient reaches feature layer {name!r}{reason}, so "
+            f"{count} map(s) are exactly zero everywhere; {advice}.",
+            BlankMapWarning, stacklevel=4)
 
     def _forward(self, images, index, roi_array, roi_mode, features, grids):
         """``([A (N, h, w, C)] per feature layer, scores, resolved)``: forward passes only."""

@@ -87,10 +87,19 @@ def _labels(labels: np.ndarray, classes: int, name: str = "y") -> np.ndarray:
     return labels
 
 
-def _forward_pass(adapter, capture, logits_of, reduction, feature_path, x, replace=None):
-    """(feature activations, logits) of one forward pass of the classifier (in a trace)."""
+def _forward_pass(adapter, capture, logits_of, reduction, feature_path, grid, x,
+                  replace=None):
+    """(feature activations, logits) of one forward pass of the classifier (in a trace).
+
+    ``grid``: a token-sequence feature layer's grid (its activations read as a map).
+    """
+    from keras import ops
+
     captured, outputs = adapter.forward(x, capture, logits_of, replace=replace)
-    return captured[feature_path], adapter.reduction_output(captured, outputs, reduction)
+    features = captured[feature_path]
+    if grid is not None:
+        features = grid.to_map(ops, features)
+    return features, adapter.reduction_output(captured, outputs, reduction)
 
 
 class LCAM(Explainer):
@@ -146,6 +155,9 @@ class LCAM(Explainer):
     ----------
     feature_layer_ : str
         The feature layer used.
+    feature_grid_ : tuple of int or None
+        ``(h, w)`` when the feature layer is a token sequence read as a grid (prefix
+        tokens dropped), else None.
     n_classes_ : int
         The classes (one map each).
     history_ : dict of list of float
@@ -223,16 +235,18 @@ class LCAM(Explainer):
                 "L-CAM explains classifiers (one score per class); this model's output has "
                 f"shape {output_shape} ({task}). Use Grad-CAM or another method for "
                 "regression and segmentation models.")
-        feature, _ = graph.feature(self.feature_layer, reduction, None)
-        if len(feature.shape) != 4:
+        feature, grid = graph.feature(self.feature_layer, reduction, None)
+        if len(feature.shape) != 4 and grid is None:
             raise ValueError(
-                f"L-CAM needs a spatial feature layer (N, h, w, C); {graph.name(feature)!r} "
-                f"has shape {feature.shape}.")
-        return adapter, graph, feature, reduction, num_outputs(output_shape, "classification")
+                f"L-CAM needs a spatial feature layer (N, h, w, C) or a token sequence that "
+                f"forms a grid; {graph.name(feature)!r} has shape {feature.shape}.")
+        return (adapter, graph, feature, grid, reduction,
+                num_outputs(output_shape, "classification"))
 
-    def _bind(self, adapter, feature, reduction, image_shape: tuple) -> None:
+    def _bind(self, adapter, feature, grid, reduction, image_shape: tuple) -> None:
         """Keep what the forward passes need: the layers to capture, the logits."""
         self._adapter, self._feature, self._reduction = adapter, feature, reduction
+        self._grid = grid
         self._image_shape = image_shape
         calls = [feature] + ([] if reduction.call is None or reduction.call is feature
                              else [reduction.call])
@@ -252,11 +266,11 @@ class LCAM(Explainer):
     def _forward(self, x, replace=None):
         """(feature activations, logits) of one forward pass (inside a trace)."""
         return _forward_pass(self._adapter, self._capture, self._logits_of, self._reduction,
-                             self._feature.path, x, replace)
+                             self._feature.path, self._grid, x, replace)
 
     def _key(self) -> tuple:
         """What identifies this explainer's forward pass in the adapter's cache."""
-        return (self._feature.path, self._logits_of, self._reduction.key)
+        return (self._feature.path, self._grid, self._logits_of, self._reduction.key)
 
     def _masked_logits(self, x, attention_of):
         """The classifier's logits on the masked input (img) or features (fm)."""
@@ -273,10 +287,18 @@ class LCAM(Explainer):
                 _, logits = self._forward(fill + mask * (x - fill))
             return a, logits
         box = {}
+        grid = self._grid
 
         def masked(features):
-            box["a"] = attention_of(features)
-            return features * tf.cast(box["a"], features.dtype)
+            from keras import ops
+
+            if grid is None:
+                box["a"] = attention_of(features)
+                return features * tf.cast(box["a"], features.dtype)
+            feature_map = grid.to_map(ops, features)  # tokens: mask the grid, keep prefix
+            box["a"] = attention_of(feature_map)
+            return grid.to_tokens(ops, feature_map * tf.cast(box["a"], features.dtype),
+                                  features)
 
         _, logits = self._forward(x, replace={self._feature.path: masked})
         return box["a"], logits
@@ -338,10 +360,10 @@ class LCAM(Explainer):
         image_shape = example_shape(first, input_shape=input_shape)
         mask_values(self.baseline, np.zeros((1, *image_shape), np.float32),
                     name="baseline")  # its shape and values against the images, now
-        adapter, graph, feature, reduction, classes = self._resolve(image_shape)
+        adapter, graph, feature, grid, reduction, classes = self._resolve(image_shape)
         seed = check_random_state(self.random_state)
         rng = np.random.default_rng(seed)
-        self._bind(adapter, feature, reduction, tuple(image_shape))
+        self._bind(adapter, feature, grid, reduction, tuple(image_shape))
         if array and y is None:  # the classifier's own decisions
             labels = self._predictions(images)
         elif array:
@@ -398,6 +420,7 @@ class LCAM(Explainer):
                             for c in batches(len(val_images), int(self.batch_size)))
                 history["val_loss"].append(total / len(val_images))
         self.feature_layer_ = graph.name(feature)
+        self.feature_grid_ = None if grid is None else (grid.height, grid.width)
         self.output_ = graph.reduction_output_label(reduction, self.output)
         self.n_classes_ = classes
         self.history_ = history
@@ -408,7 +431,8 @@ class LCAM(Explainer):
         import tensorflow as tf
 
         forward = functools.partial(_forward_pass, self._adapter, self._capture,
-                                    self._logits_of, self._reduction, self._feature.path)
+                                    self._logits_of, self._reduction, self._feature.path,
+                                    self._grid)
 
         def step(x):
             return tf.argmax(forward(x)[1], axis=-1, output_type=tf.int32)
@@ -428,7 +452,8 @@ class LCAM(Explainer):
         import tensorflow as tf
 
         forward = functools.partial(_forward_pass, self._adapter, self._capture,
-                                    self._logits_of, self._reduction, self._feature.path)
+                                    self._logits_of, self._reduction, self._feature.path,
+                                    self._grid)
 
         def step(x, kernel, bias):
             features, logits = forward(x)
@@ -515,7 +540,7 @@ class LCAM(Explainer):
         explainer = cls(net, feature_layer=meta["feature_path"], **params)
         explainer._validate()
         try:
-            adapter, graph, feature, reduction, classes = explainer._resolve(
+            adapter, graph, feature, grid, reduction, classes = explainer._resolve(
                 tuple(meta["image_shape"]))
         except ValueError as error:
             raise ValueError(
@@ -527,10 +552,11 @@ class LCAM(Explainer):
                 f"{meta['feature_layer']!r} and makes {meta['n_classes']} class maps; this "
                 f"model's {graph.name(feature)!r} has {int(feature.shape[-1])} channels and "
                 f"it has {classes} classes.")
-        explainer._bind(adapter, feature, reduction, tuple(meta["image_shape"]))
+        explainer._bind(adapter, feature, grid, reduction, tuple(meta["image_shape"]))
         explainer._module = explainer._build_module(meta["channels"], classes, 0)
         explainer._module.set_weights([kernel, bias])
         explainer.feature_layer_ = graph.name(feature)
+        explainer.feature_grid_ = None if grid is None else (grid.height, grid.width)
         explainer.output_ = graph.reduction_output_label(reduction, explainer.output)
         explainer.n_classes_ = classes
         explainer.history_ = meta["history"]

@@ -6,13 +6,15 @@ import html
 import inspect
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 
+from .._explanation import BlankMapWarning
 from .._models import count_calls, is_keras_model
-from ..base import METHODS, Explainer
+from ..base import METHODS, Explainer, converted_images
 from . import _complexity, _localisation
 from ._faithfulness import PLANS, _generator, check_maps
 from ._maps import as_maps
@@ -52,6 +54,10 @@ class Comparison:
     warmup_seconds : dict
         Keras models: method name -> seconds of the untimed warm-up explanations of the
         first one and two images (tracing and compilation, mostly).
+    blank : dict
+        Method name -> the :class:`~explainkit.BlankMapWarning` it gave: some of its maps
+        are zero everywhere because no gradient reaches its feature layer. The table marks
+        these methods with ``†``.
     """
 
     explanations: dict
@@ -62,6 +68,7 @@ class Comparison:
     metric_calls: int = 0
     params: dict = field(default_factory=dict)
     warmup_seconds: dict = field(default_factory=dict)
+    blank: dict = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -99,7 +106,7 @@ class Comparison:
             for metric in self.metrics] + ["seconds", "model calls"]
         rows = []
         for method in self.methods:
-            cells = [(method, False)]
+            cells = [(method + (" †" if method in self.blank else ""), False)]
             for metric in self.metrics:
                 result = self.results[method][metric]
                 low, high = result.interval
@@ -142,7 +149,10 @@ class Comparison:
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
                  for r in texts]
         lines.insert(1, "  ".join("-" * w for w in widths))
-        return "\n".join(lines) + "\n* best; ↑ higher / ↓ lower is better; ± half the 95% interval"
+        note = "\n† blank maps: no gradient reaches the feature layer (see .blank)" if (
+            self.blank) else ""
+        return ("\n".join(lines) + "\n* best; ↑ higher / ↓ lower is better; ± half the 95% "
+                "interval" + note)
 
     def __str__(self) -> str:
         return self.table()
@@ -370,43 +380,52 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
     _check_metric_options(metric_options, names)
     if random_state is None:  # one seed for all, so that the methods are compared alike
         random_state = int(_generator(None).integers(2**31))
-    scorer = Scorer(net, X, output=output, task=task, roi=roi, score=score,
-                    class_names=class_names, batch_size=batch_size, progress=progress)
-    classes, single = scorer.resolve(target)
-    per_image = classes[:, 0] if single else classes
-    fixed = {"output": output, "class_names": class_names, "random_state": random_state,
-             "progress": progress, "task": None if task == "auto" else task}
-    explainers = _method_instances(net, methods, method_options, fixed)
-    explanations, seconds, calls, warmup = {}, {}, {}, {}
-    explain_options = {"roi": roi} if roi is not None else {}
-    for name, explainer in explainers.items():
+    # A keras-hub task: the images as it takes them, for the methods and the metrics alike.
+    with converted_images(net, X) as X:
+        scorer = Scorer(net, X, output=output, task=task, roi=roi, score=score,
+                        class_names=class_names, batch_size=batch_size, progress=progress)
+        classes, single = scorer.resolve(target)
+        per_image = classes[:, 0] if single else classes
+        fixed = {"output": output, "class_names": class_names, "random_state": random_state,
+                 "progress": progress, "task": None if task == "auto" else task}
+        explainers = _method_instances(net, methods, method_options, fixed)
+        explanations, seconds, calls, warmup, blank = {}, {}, {}, {}, {}
+        explain_options = {"roi": roi} if roi is not None else {}
+        for name, explainer in explainers.items():
+            with count_calls() as counter:
+                start = time.perf_counter()
+                if not (getattr(explainer, "learned", False) and _fitted(explainer)):
+                    explainer.fit(scorer.images)  # a trained L-CAM is used as it is
+                fitting = time.perf_counter() - start
+            if is_keras_model(net):  # trace and compile first, so that seconds are the work
+                start = time.perf_counter()
+                with count_calls(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", BlankMapWarning)  # said once, below
+                    _warm_up(explainer, scorer.images, per_image, explain_options)
+                warmup[name] = time.perf_counter() - start
+            with count_calls() as explaining, warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", BlankMapWarning)
+                start = time.perf_counter()
+                explanations[name] = explainer.explain(scorer.images, per_image,
+                                                       **explain_options)
+                seconds[name] = fitting + time.perf_counter() - start
+            for warning in caught:  # passed on; a blank map also marks the method
+                if issubclass(warning.category, BlankMapWarning):
+                    blank[name] = str(warning.message)
+                warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                       warning.lineno)
+            calls[name] = counter.calls + explaining.calls
+        start = time.perf_counter()
         with count_calls() as counter:
-            start = time.perf_counter()
-            if not (getattr(explainer, "learned", False) and _fitted(explainer)):
-                explainer.fit(scorer.images)  # a trained L-CAM is used as it is
-            fitting = time.perf_counter() - start
-        if is_keras_model(net):  # trace and compile first, so that seconds are the work
-            start = time.perf_counter()
-            with count_calls():
-                _warm_up(explainer, scorer.images, per_image, explain_options)
-            warmup[name] = time.perf_counter() - start
-        with count_calls() as explaining:
-            start = time.perf_counter()
-            explanations[name] = explainer.explain(scorer.images, per_image,
-                                                   **explain_options)
-            seconds[name] = fitting + time.perf_counter() - start
-        calls[name] = counter.calls + explaining.calls
-    start = time.perf_counter()
-    with count_calls() as counter:
-        results = _score_all(scorer, explainers, explanations, names, classes, masks,
-                             metric_options, random_state)
-    return Comparison(
-        explanations=explanations, results=results, seconds=seconds, calls=calls,
-        warmup_seconds=warmup,
-        metric_seconds=time.perf_counter() - start, metric_calls=counter.calls,
-        params={"metrics": names, "random_state": random_state, "score": score,
-                "batch_size": batch_size, "metric_options": metric_options},
-    )  # fmt: skip
+            results = _score_all(scorer, explainers, explanations, names, classes, masks,
+                                 metric_options, random_state)
+        return Comparison(
+            explanations=explanations, results=results, seconds=seconds, calls=calls,
+            warmup_seconds=warmup, blank=blank,
+            metric_seconds=time.perf_counter() - start, metric_calls=counter.calls,
+            params={"metrics": names, "random_state": random_state, "score": score,
+                    "batch_size": batch_size, "metric_options": metric_options},
+        )  # fmt: skip
 
 
 def _score_all(scorer, explainers, explanations, names, classes, masks, metric_options,
