@@ -46,9 +46,16 @@ def converted_images(net, X):
     from ._validation import check_images
 
     raw, _ = check_images(X, input_shape=None)
+    with _inside():
+        yield front.convert(raw)
+
+
+@contextlib.contextmanager
+def _inside():
+    """While converted images are explained: no second conversion (this thread)."""
     _LOCAL.inside = True
     try:
-        yield front.convert(raw)
+        yield
     finally:
         _LOCAL.inside = False
 
@@ -80,11 +87,8 @@ def _through_task(method, kind: str):
 
         raw, single = check_images(X, input_shape=None)
         converted = front.convert(raw)
-        _LOCAL.inside = True
-        try:
+        with _inside():
             result = method(self, converted[0] if single else converted, *args, **kwargs)
-        finally:
-            _LOCAL.inside = False
         return result if kind == "fit" else _raw_explanation(front, result, raw)
 
     return run

@@ -122,9 +122,10 @@ def test_no_gradient_at_the_feature_layer_warns_and_compare_marks_it(vit):
     maps with a BlankMapWarning naming the layer to use, and compare marks the method."""
     x = _x(2)
     with pytest.warns(explainkit.BlankMapWarning, match="'vit_encoder'.*class token.*"
-                      "feature_layer='transformer_block_1'"):
+                      "feature_layer='transformer_block_1'") as record:
         maps = explainkit.GradCAM(vit, feature_layer="vit_encoder").fit().explain(x, 1).maps
     assert np.all(maps == 0)
+    assert record[0].filename == __file__  # it points at the caller's line
     with pytest.warns(explainkit.BlankMapWarning):
         comparison = explainkit.compare(
             vit, x, 1, methods=["gradcam", "gradcam++"], metrics=["deletion"],
@@ -184,7 +185,7 @@ def _resnet():
 
 
 @pytest.mark.parametrize(("build", "segmentation", "prefix"), [
-    (_deit, False, 2), (_segformer, True, 0), (_resnet, False, 0),
+    (_deit, False, 2), (_segformer, True, 0), (_deeplab, True, 0), (_resnet, False, 0),
 ])
 def test_automatic_maps_match_a_tape_at_the_reported_layer(build, segmentation, prefix):
     """Check DeiT (class + distillation tokens), SegFormer, DeepLabV3 and ResNet: the

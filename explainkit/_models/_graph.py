@@ -48,6 +48,7 @@ _NORMALISATIONS = tuple(
                                               "GroupNormalization", "BatchNormalization",
                                               "UnitNormalization") if hasattr(keras.layers, name))
 _SQUASHING = ("softmax", "sigmoid", "log_softmax")
+_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
 def _is_attention(layer) -> bool:
@@ -55,7 +56,6 @@ def _is_attention(layer) -> bool:
     if isinstance(layer, (keras.layers.MultiHeadAttention, keras.layers.Attention)):
         return True
     return "Attention" in type(layer).__name__
-_CONVOLUTIONS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D)
 
 
 def is_graph_model(layer) -> bool:
@@ -77,6 +77,11 @@ def replay(model, inputs, call, prefix: str = ""):
         path = prefix + layer.name
         if is_graph_model(layer):
             return replay(layer, args[0], call, path + "/")
+        if isinstance(layer, keras.layers.Layer):
+            # Inference, as in Functional.call(training=False): Keras puts ``training`` in
+            # the call context, so the layers a leaf holds (normalisation, dropout) see it
+            # even where the leaf's own call takes no ``training`` (keras-hub's ASPP).
+            kwargs = {**kwargs, "training": False}
         return call(path, layer, args, kwargs)
 
     if isinstance(model, keras.Sequential):
@@ -519,7 +524,7 @@ class LayerGraph:
             if block is not None:
                 return block, self.grid(block, reshape)
             hint = (f" Name one with feature_layer=...; the layers called: "
-                    f"{self.candidates()}." if self.subclassed else "")
+                    f"{self.candidates()}." if self.subclassed or self.nested else "")
             raise ValueError(
                 "The model has no layer with a spatial output (N, h, w, C) larger than 1x1, "
                 "or a token sequence (N, T, C) that forms a grid, before its reduction layer "

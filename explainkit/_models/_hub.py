@@ -18,8 +18,6 @@ import numpy as np
 
 from .._image import apply_separable, interpolation_matrix
 
-PREPROCESS = ("task", None)
-
 
 def is_task(net) -> bool:
     """True for a keras-hub task model (its class is defined in keras_hub)."""
@@ -49,8 +47,8 @@ class Front:
         """``(N, H, W, C)`` raw images as the model takes them (float32)."""
         return np.asarray(self.converter(images.astype(np.float32)), dtype=np.float32)
 
-    def boxes(self, raw_hw: tuple[int, int]) -> tuple[tuple[int, int, int], ...]:
-        """Per axis ``(offset, length, size)``: the raw span the model image covers.
+    def boxes(self, raw_hw: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Per axis ``(offset, length)``: the raw span the model image covers.
 
         Cropping: the model image shows raw pixels ``offset .. offset + length``; padding:
         the raw image sits at ``-offset`` in a padded canvas of ``length`` pixels. The
@@ -59,26 +57,25 @@ class Front:
         size = self.image_size
         height, width = raw_hw
         if size is None:
-            return (0, height, height), (0, width, width)
+            return (0, height), (0, width)
         target_h, target_w = size
         if getattr(self.converter, "crop_to_aspect_ratio", False):
             crop_h = max(min(height, int(np.float32(width * target_h) / np.float32(target_w))), 1)
             crop_w = max(min(width, int(np.float32(height * target_w) / np.float32(target_h))), 1)
-            return ((int(np.float32(height - crop_h) / 2), crop_h, target_h),
-                    (int(np.float32(width - crop_w) / 2), crop_w, target_w))
+            return ((int(np.float32(height - crop_h) / 2), crop_h),
+                    (int(np.float32(width - crop_w) / 2), crop_w))
         if getattr(self.converter, "pad_to_aspect_ratio", False):
             pad_h = max(height, int(np.float32(width * target_h) / np.float32(target_w)))
             pad_w = max(width, int(np.float32(height * target_w) / np.float32(target_h)))
             start_h = int(np.float32(pad_h - height) / 2)
             start_w = int(np.float32(pad_w - width) / 2)
-            return ((-start_h, height + 2 * start_h, target_h),
-                    (-start_w, width + 2 * start_w, target_w))
-        return (0, height, target_h), (0, width, target_w)
+            return (-start_h, height + 2 * start_h), (-start_w, width + 2 * start_w)
+        return (0, height), (0, width)
 
     @staticmethod
-    def _matrix(raw: int, box: tuple[int, int, int], size_in: int, method: str) -> np.ndarray:
+    def _matrix(raw: int, box: tuple[int, int], size_in: int, method: str) -> np.ndarray:
         """``(raw, size_in)``: each raw pixel sampled from the model axis (0 outside)."""
-        offset, length, _ = box
+        offset, length = box
         pixels = np.arange(raw)
         coords = (pixels - offset + 0.5) * size_in / length - 0.5
         matrix = interpolation_matrix(coords, size_in, method)

@@ -120,6 +120,8 @@ class KerasModel:
         calls: list[LayerCall] = []
 
         def probe(path, layer, args, kwargs):
+            if not getattr(layer, "_call_has_training_arg", False):
+                kwargs = {k: v for k, v in kwargs.items() if k != "training"}
             output = layer.compute_output_spec(*args, **kwargs)
             calls.append(LayerCall(path, layer, tuple(args), output))
             return output
@@ -141,7 +143,7 @@ class KerasModel:
                 inner[leaf].append(dataclasses.replace(call, nested=True))
         # A layer's compute_output_shape can be wrong where its call is right: trust the call.
         traced = {c.path: c.shape for c in trace.calls}
-        calls = [c if traced.get(c.path, c.shape) == c.shape or traced[c.path] is None
+        calls = [c if traced.get(c.path) in (None, c.shape)
                  else dataclasses.replace(c, traced_shape=traced[c.path]) for c in calls]
         merged = [c for call in calls for c in (*inner.get(call.path, ()), call)]
         return LayerGraph(merged, output, image_shape, trace=trace, patch=patch)

@@ -163,7 +163,7 @@ class BaseCAM(Explainer):
         warnings.warn(
             f"{type(self).__name__}: no gradient reaches feature layer {name!r}{reason}, so "
             f"{count} map(s) are exactly zero everywhere; {advice}.",
-            BlankMapWarning, stacklevel=4)
+            BlankMapWarning, stacklevel=5)  # the caller of explain (through its wrapper)
 
     def _forward(self, images, index, roi_array, roi_mode, features, grids):
         """``([A (N, h, w, C)] per feature layer, scores, resolved)``: forward passes only."""
