@@ -43,6 +43,10 @@ _EXPORTS = {
     "gradcam": ".methods",
     "image_lime": ".methods",
     "occlusion_sensitivity": ".methods",
+    "explain_dataset": "._dataset",
+    "load_comparison": "._dataset",
+    "load_maps": "._dataset",
+    "SavedMaps": "._dataset",
     "Comparison": ".metrics",
     "compare": ".metrics",
 }
@@ -69,6 +73,7 @@ __all__ = [
     "SmoothGrad",
     "XGradCAM",
     "Comparison",
+    "SavedMaps",
     "Explainer",
     "Explanation",
     "GradCAM",
@@ -77,9 +82,12 @@ __all__ = [
     "compare",
     "config_context",
     "explain",
+    "explain_dataset",
     "get_config",
     "gradcam",
     "image_lime",
+    "load_comparison",
+    "load_maps",
     "metrics",
     "occlusion_sensitivity",
     "set_config",
@@ -90,6 +98,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from . import metrics, visualize
     from ._api import explain
     from ._config import config_context, get_config, set_config
+    from ._dataset import SavedMaps, explain_dataset, load_comparison, load_maps
     from ._explanation import BlankMapWarning, Explanation
     from .base import Explainer
     from .methods import (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -107,3 +107,32 @@ class Explanation:
 
         return OverlayDisplay.from_explanation(self, index=index, target=target, ax=ax,
                                                alpha=alpha, cmap=cmap, colorbar=colorbar)
+
+
+#: The fields of an Explanation with one entry per image (along axis 0).
+_PER_IMAGE = ("maps", "targets", "scores", "images", "target_names", "feature_map",
+              "attributions", "completeness_gap")
+
+
+def concatenate(explanations: list[Explanation]) -> Explanation:
+    """One Explanation of the images of several (of one method and run), in order."""
+    first = explanations[0]
+    if len(explanations) == 1:
+        return first
+    changes = {}
+    for name in _PER_IMAGE:
+        values = [getattr(e, name) for e in explanations]
+        changes[name] = None if values[0] is None else np.concatenate(values)
+    if first.feature_importance is not None:
+        changes["feature_importance"] = [f for e in explanations for f in e.feature_importance]
+    return replace(first, single_image=False, **changes)
+
+
+def take(explanation: Explanation, index) -> Explanation:
+    """The Explanation of some of its images (``index``: a slice or integer array)."""
+    changes = {name: None if getattr(explanation, name) is None else
+               getattr(explanation, name)[index] for name in _PER_IMAGE}
+    if explanation.feature_importance is not None:
+        picked = np.arange(len(explanation.maps))[index]
+        changes["feature_importance"] = [explanation.feature_importance[i] for i in picked]
+    return replace(explanation, single_image=False, **changes)

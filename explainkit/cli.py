@@ -345,43 +345,12 @@ def load_images(paths, size: tuple | None, preprocess: str, channels: int | None
     return _load_images(paths, size, preprocess, channels)[0]
 
 
-#: The channel counts image files are converted between.
-IMAGE_CHANNELS = {1: "grey", 2: "grey + alpha", 3: "RGB", 4: "RGBA"}
-
-
-def _to_channels(image, channels: int, path):
-    """A 0-255 float image ``(H, W[, c])`` as ``(H, W, channels)``, or a _UserError."""
-    import numpy as np
-    from skimage.color import rgb2gray
-
-    image = image[..., None] if image.ndim == 2 else image
-    own = image.shape[-1]
-    if own == channels:
-        return image
-    if channels not in (1, 3, 4) or own not in IMAGE_CHANNELS:
-        kind = IMAGE_CHANNELS.get(own, f"{own}-channel")
-        raise _UserError(
-            f"image file {path} has {own} channel{'s' * (own != 1)} ({kind}) but the model "
-            f"expects {channels}; explainkit converts between grey (1), RGB (3) and RGBA (4) "
-            f"images only, so give {channels}-channel files")
-    colour, alpha = (image[..., :-1], image[..., -1:]) if own in (2, 4) else (image, None)
-    if channels == 4:
-        colour = np.repeat(colour, 3, axis=-1) if colour.shape[-1] == 1 else colour
-        alpha = np.full(colour.shape[:2] + (1,), 255.0, np.float32) if alpha is None else alpha
-        return np.concatenate([colour, alpha], axis=-1)
-    if alpha is not None:  # composited on white
-        colour = colour * (alpha / 255.0) + 255.0 * (1.0 - alpha / 255.0)
-    if channels == 3:
-        return np.repeat(colour, 3, axis=-1) if colour.shape[-1] == 1 else colour
-    if colour.shape[-1] == 3:
-        return (rgb2gray(np.clip(colour / 255.0, 0, 1)) * 255.0)[..., None]
-    return colour
-
-
 def _load_images(paths, size: tuple | None, preprocess: str, channels: int | None = 3):
     """:func:`load_images`, and the files' own sizes ``[(height, width), ...]``."""
     import numpy as np
     from skimage import io, transform
+
+    from ._files import to_channels
 
     channels = 3 if channels is None else int(channels)
     if preprocess not in ("none", "raw") and channels != 3:
@@ -398,7 +367,7 @@ def _load_images(paths, size: tuple | None, preprocess: str, channels: int | Non
         image = raw.astype(np.float32)
         if np.issubdtype(raw.dtype, np.floating) and image.max() <= 1.0:
             image = image * 255.0
-        image = _to_channels(image, channels, path)
+        image = to_channels(image, channels, path)
         if size is not None and image.shape[:2] != size:
             image = transform.resize(image, size, preserve_range=True, anti_aliasing=True)
         images.append(np.asarray(image, dtype=np.float32))
@@ -458,20 +427,15 @@ def load_masks(paths, images, image_sizes, size: tuple[int, int]):
     import numpy as np
     from skimage import io, transform
 
+    from ._files import decode_mask
+
     masks = []
     for path, image, own in zip(paths, images, image_sizes, strict=True):
         try:
             raw = np.asarray(io.imread(path))
         except Exception as exc:  # as for the images: many types for a non-image
             raise _UserError(f"cannot read mask file {path}: {_reason(exc)}") from exc
-        if raw.ndim == 3 and raw.shape[-1] in (2, 4):  # gray or RGB, and alpha
-            mask = (raw[..., :-1] != 0).any(axis=-1) & (raw[..., -1] != 0)
-        elif raw.ndim == 3 and raw.shape[-1] == 3:
-            mask = (raw != 0).any(axis=-1)
-        elif raw.ndim == 2:
-            mask = raw != 0
-        else:
-            raise _UserError(f"mask file {path} is not a single image (shape {raw.shape})")
+        mask = decode_mask(raw, path)
         shape = tuple(mask.shape)
         resized = shape != tuple(size)
         if resized:
@@ -852,7 +816,9 @@ def main(argv: list[str] | None = None) -> int:
     except (_UserError, ValueError, TypeError, OSError) as exc:
         if args.debug:
             raise
-        hint = "" if isinstance(exc, _UserError) else " (--debug shows the traceback)"
+        from ._files import FileError
+
+        hint = "" if isinstance(exc, _UserError | FileError) else " (--debug shows the traceback)"
         print(f"explainkit: error: {_reason(exc)}{hint}", file=sys.stderr)
         return 2
 

@@ -50,3 +50,38 @@ def make_shapes(n_samples: int = 256, image_size: int = 32, *, channels: int = 3
             masks[i] = (rows - cy) ** 2 + (cols - cx) ** 2 <= radius**2
         X[i][masks[i]] = rng.uniform(0.7, 1.0, size=channels)
     return X.astype(np.float32), y, masks
+
+
+def image_folder(directory, image_size=None, labels="inferred", masks=None, *,
+                 channels: int | None = None):
+    """A folder of image files as a data set (see :func:`explainkit.compare`).
+
+    Parameters
+    ----------
+    directory : str or Path
+        The folder. Files (PNG, JPEG, BMP, GIF, TIFF, WebP; in sub-folders too) are sorted
+        by their relative path, which names them in results.
+    image_size : int or (height, width), optional
+        Resize every image (anti-aliased, then float32) and mask (nearest) to this size;
+        None reads them as stored (then they must all have one size).
+    labels : "inferred", None or sequence of int
+        "inferred": each file's first-level sub-folder is its class, the sub-folders in
+        sorted order giving 0, 1, ... (as Keras' ``image_dataset_from_directory``); a
+        folder without sub-folders is unlabelled. None: unlabelled. Or one int per file.
+    masks : str or Path, optional
+        A parallel folder of masks: the mask of ``directory/a/b.jpg`` is ``masks/a/b.*``
+        (any image ending); nonzero pixels are the object.
+    channels : {None, 1, 3, 4}
+        Convert the files to grey, RGB or RGBA; None: to the model's channels when a run
+        knows them, else as stored.
+
+    Returns
+    -------
+    ImageFolder
+        Read lazily as a run reaches each file; uint8 files stay uint8 (unless converted
+        or resized).
+    """
+    from ._dataset._folder import ImageFolder
+
+    return ImageFolder(directory, image_size=image_size, labels=labels, masks=masks,
+                       channels=channels)

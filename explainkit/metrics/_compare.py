@@ -14,6 +14,7 @@ from sklearn.exceptions import NotFittedError
 
 from .._explanation import BlankMapWarning
 from .._models import count_calls, is_keras_model
+from .._seeds import ImageSeeds
 from ..base import METHODS, Explainer, converted_images
 from . import _complexity, _localisation
 from ._faithfulness import PLANS, _generator, check_maps
@@ -58,6 +59,10 @@ class Comparison:
         Method name -> the :class:`~explainkit.BlankMapWarning` it gave: some of its maps
         are zero everywhere because no gradient reaches its feature layer. The table marks
         these methods with ``†``.
+    maps : dict
+        Data-set runs with ``save_maps=True``: method name -> its saved maps, read lazily
+        (:class:`~explainkit.SavedMaps`). On a data set, ``explanations`` holds the first
+        four images only (for the figure).
     """
 
     explanations: dict
@@ -69,10 +74,11 @@ class Comparison:
     params: dict = field(default_factory=dict)
     warmup_seconds: dict = field(default_factory=dict)
     blank: dict = field(default_factory=dict)
+    maps: dict = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
-        return list(self.explanations)
+        return list(self.results) or list(self.explanations)
 
     @property
     def metrics(self) -> list[str]:
@@ -321,6 +327,8 @@ def _warm_up(explainer, images: np.ndarray, target, explain_options: dict) -> No
 
 
 def _options(metric: str, metric_options: dict, random_state) -> dict:
+    if isinstance(random_state, ImageSeeds):  # a data-set run: per image and metric
+        random_state = random_state.child(f"metric:{metric}")
     options = dict(metric_options.get(metric, {}))
     if "random_state" not in options:
         options["random_state"] = random_state
@@ -331,7 +339,11 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
             metrics=DEFAULT_METRICS, masks=None, method_options: dict | None = None,
             metric_options: dict | None = None, batch_size="auto", random_state=None,
             progress=None, *, output=None, task: str = "auto", roi=None,
-            score: str = "probability", class_names=None) -> Comparison:
+            score: str = "probability", class_names=None, output_dir=None,
+            save_maps: bool = False, maps_dtype: str = "float32", resume: bool | None = None,
+            overwrite: bool = False, engine: str = "local", workers: int | None = None,
+            address: str | None = None, images_per_batch: int = 32,
+            on_error: str = "raise") -> Comparison:
     """Explain ``X`` with every method and score every map with every metric.
 
     The targets are resolved once (None = each image's predicted class) and given to every
@@ -369,11 +381,34 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
         Progress bars (None: on long interactive runs).
     output, task, roi, score, class_names
         As for the metrics (and given to the methods that take them).
+    output_dir, save_maps, maps_dtype, resume, overwrite, engine, workers, address, \
+images_per_batch, on_error
+        A data-set run (see :func:`explainkit.explain_dataset`): ``X`` may then also be a
+        ``tf.data.Dataset``, a ``keras.utils.PyDataset``, an iterable of batches or an
+        image folder, streamed ``images_per_batch`` images at a time, its labels the
+        targets when ``target`` is None; results go to ``output_dir`` as they complete
+        (the table, the figure and ``manifest.json`` at the end), a stopped run resumes,
+        ``engine="ray"`` runs on Ray. Every random draw is then seeded per image from
+        ``(random_state, position, method or metric)``; the returned ``explanations``
+        hold the first four images (``maps``: all, when saved).
 
     Returns
     -------
     Comparison
     """
+    from .._dataset import is_dataset
+
+    if is_dataset(X) or output_dir is not None or engine != "local":
+        from .._dataset import run as run_dataset
+
+        return run_dataset(
+            net, X, kind="compare", methods=methods, metrics=metrics, target=target,
+            masks=masks, method_options=method_options, metric_options=metric_options,
+            batch_size=batch_size, random_state=random_state, progress=progress,
+            output=output, task=task, roi=roi, score=score, class_names=class_names,
+            output_dir=output_dir, save_maps=save_maps, maps_dtype=maps_dtype,
+            resume=resume, overwrite=overwrite, engine=engine, workers=workers,
+            address=address, images_per_batch=images_per_batch, on_error=on_error)
     method_options = dict(method_options or {})
     metric_options = dict(metric_options or {})
     names = _check_metrics(metrics, masks)
@@ -459,7 +494,7 @@ def _score_all(scorer, explainers, explanations, names, classes, masks, metric_o
             if metric in LOCALISATION:
                 options = dict(metric_options.get(metric, {}))
                 if "random_state" in inspect.signature(LOCALISATION[metric]).parameters:
-                    options.setdefault("random_state", random_state)
+                    options = _options(metric, metric_options, random_state)
                 results[method][metric] = LOCALISATION[metric](explanation, masks, **options)
             elif metric in COMPLEXITY:
                 results[method][metric] = COMPLEXITY[metric](explanation,

@@ -20,6 +20,7 @@ from scipy import stats
 
 from .._baselines import baseline_images
 from .._perturbation import Perturbations
+from .._seeds import ImageSeeds, generators
 from .._validation import check_int, check_option
 from ._maps import as_maps, per_target
 from ._result import MetricResult
@@ -55,6 +56,8 @@ def check_fraction(name: str, value, *, allow_zero: bool = False) -> float:
 
 
 def _generator(random_state) -> np.random.Generator:
+    if isinstance(random_state, ImageSeeds):
+        raise TypeError("per-image seeds are for the metrics that draw per image.")
     if random_state is not None and not isinstance(random_state,
                                                    numbers.Integral | np.random.Generator):
         raise TypeError(
@@ -62,17 +65,24 @@ def _generator(random_state) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
-def pixel_ranks(maps: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _generators(random_state, n: int) -> list[np.random.Generator]:
+    """One generator per image: a data-set run's own per image, else one shared."""
+    return generators(random_state, n, _generator)
+
+
+def pixel_ranks(maps: np.ndarray, rng) -> np.ndarray:
     """``(N, K, H*W)`` int32: each pixel's place in its map's order, 0 = most important.
 
-    Pixels are ranked by the map, highest first; ties are broken at random (``rng``).
+    Pixels are ranked by the map, highest first; ties are broken at random (``rng``: one
+    generator, or one per image).
     """
     n, h, w, k = maps.shape
+    rngs = rng if isinstance(rng, list) else [rng] * n
     flat = np.moveaxis(maps, -1, 1).reshape(n, k, h * w)
     ranks = np.empty(flat.shape, dtype=np.int32)
     for i in range(n):
         for j in range(k):
-            shuffle = rng.permutation(h * w)
+            shuffle = rngs[i].permutation(h * w)
             order = shuffle[np.argsort(-flat[i, j, shuffle], kind="stable")]
             ranks[i, j, order] = np.arange(h * w, dtype=np.int32)
     return ranks
@@ -137,7 +147,7 @@ def plan_curve(scorer: Scorer, maps: np.ndarray, single: bool, classes: np.ndarr
     n, h, w, _ = images.shape
     replacement = np.broadcast_to(baseline_images(baseline, images), images.shape)
     start, end = (images, replacement) if mode == "deletion" else (replacement, images)
-    ranks = pixel_ranks(maps, _generator(random_state))
+    ranks = pixel_ranks(maps, _generators(random_state, len(maps)))
     counts = np.linspace(0, int(np.floor(h * w * max_fraction)), steps + 1).astype(np.int64)
     pair_image, pair_target = _pairs(classes)
     # The unperturbed image needs no model call: deletion's first step, insertion's last.
@@ -312,7 +322,8 @@ def plan_confidence(scorer: Scorer, maps: np.ndarray, single: bool, classes: np.
         keep = check_fraction("keep", keep)
     if not isinstance(absolute, bool | np.bool_):
         raise TypeError(f"absolute must be True or False; got {absolute!r}.")
-    masks = masks_of(maps, keep=keep, absolute=bool(absolute), rng=_generator(random_state))
+    masks = masks_of(maps, keep=keep, absolute=bool(absolute),
+                     rng=_generators(random_state, len(maps)))
     images = scorer.images
     pair_image, pair_target = _pairs(classes)
 
@@ -422,11 +433,11 @@ def plan_mu_fidelity(scorer: Scorer, maps: np.ndarray, single: bool, classes: np
     k = classes.shape[1]
     cells = grid_size * grid_size
     hidden_count = max(1, int(round(subset_fraction * cells)))
-    rng = _generator(random_state)
+    rngs = _generators(random_state, n)
     subsets = np.zeros((n, num_samples, cells), dtype=bool)  # per image, shared by targets
     for i in range(n):
         for s in range(num_samples):
-            subsets[i, s, rng.choice(cells, hidden_count, replace=False)] = True
+            subsets[i, s, rngs[i].choice(cells, hidden_count, replace=False)] = True
     rows = np.arange(h) * grid_size // h
     cols = np.arange(w) * grid_size // w
     cell_of = (rows[:, None] * grid_size + cols[None, :])  # (H, W): each pixel's cell

@@ -19,6 +19,7 @@ import numbers
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
+from .._seeds import generators
 from ._maps import as_maps, per_target
 from ._result import MetricResult
 
@@ -235,8 +236,8 @@ def relevance_rank_accuracy(maps, masks, *, random_state=None) -> MetricResult:
     L. Arras, A. Osman and W. Samek, "CLEVR-XAI: A benchmark dataset for the ground truth
     evaluation of neural network explanations", Information Fusion 81, 2022.
     """
-    rng = _check_random_state(random_state)
     array, single, _ = as_maps(maps)
+    rngs = generators(random_state, len(array), _check_random_state)
     regions = as_masks(masks, array.shape)
     n_images, height, width, n_targets = array.shape
     values = np.zeros((n_images, n_targets))
@@ -252,7 +253,7 @@ def relevance_rank_accuracy(maps, masks, *, random_state=None) -> MetricResult:
             tied_out = int(tied.sum()) - tied_in
             if needed < tied_in + tied_out:
                 # The number of region pixels among `needed` tied pixels drawn at random.
-                tied_in = int(rng.hypergeometric(tied_in, tied_out, needed))
+                tied_in = int(rngs[i].hypergeometric(tied_in, tied_out, needed))
             values[i, k] = (int((above & region).sum()) + tied_in) / size
     return MetricResult("relevance_rank_accuracy", per_target(values, single),
                         higher_is_better=True, params={"random_state": random_state})
