@@ -14,7 +14,8 @@ __all__ = ["ImageFolder", "SavedMaps", "explain_dataset", "is_dataset",
 def explain_dataset(net, data, method="gradcam", target=None, *, output_dir=None,
                     maps_dtype: str = "float32", resume: bool | None = None,
                     overwrite: bool = False, engine: str = "local", workers: int | None = None,
-                    address: str | None = None, images_per_batch: int = 32,
+                    address: str | None = None, engine_options: dict | None = None,
+                    images_per_batch: int = 32,
                     random_state=None, progress: bool | None = None, on_error: str = "raise",
                     output=None, task: str = "auto", class_names=None, **options):
     """Explain every image of a data set with one method, streamed batch by batch.
@@ -43,8 +44,12 @@ def explain_dataset(net, data, method="gradcam", target=None, *, output_dir=None
         ``resume`` (default when ``output_dir`` holds this call's run) skips the images
         written; a run of another call there is an error unless ``overwrite=True``.
     engine : {"local", "ray"}
-        Run here, or on Ray (``pip install explainkit[ray]``; ``workers`` actors,
-        ``address`` of a cluster to join).
+        Run here, or on Ray Data (``pip install explainkit[ray]``): ``workers`` actors
+        (default: the cores less one for the driver, or the cluster's), each loading the
+        model once; ``address`` of a cluster to join (else a local Ray is started and
+        shut down); ``engine_options``: ``num_cpus`` and ``num_gpus`` per actor. An
+        actor that dies is restarted and its batch redone (Ray Data's actor pool).
+        ``net`` must then be a file or a factory.
     images_per_batch : int, default=32
         Images per unit of work (and shard); results do not depend on it.
     random_state : None or int
@@ -74,7 +79,8 @@ def explain_dataset(net, data, method="gradcam", target=None, *, output_dir=None
                  progress=progress, output=output, task=task, class_names=class_names,
                  output_dir=output_dir, save_maps=True, maps_dtype=maps_dtype,
                  resume=resume, overwrite=overwrite, engine=engine, workers=workers,
-                 address=address, images_per_batch=images_per_batch, on_error=on_error)
+                 address=address, engine_options=engine_options,
+            images_per_batch=images_per_batch, on_error=on_error)
     if output_dir is None:
         return result
     return load_maps(output_dir)

@@ -113,15 +113,16 @@ class ImageFolder:
                 raise FileError(f"mask file {mask_path} has no object pixel (none nonzero)")
         return image, mask
 
-    def _items(self, skip=frozenset(), channels=None, on_error="raise",
-               skipped=None) -> Iterator[tuple]:
+    def _items(self, skip=frozenset(), channels=None, on_error="raise", skipped=None,
+               only=None, shape=None) -> Iterator[tuple]:
         """One image at a time: ``(images, labels, masks, names, positions)``.
 
         With ``on_error="skip"`` a file that cannot be read, or has another size than the
-        first, is recorded in ``skipped`` and left out.
+        first (or ``shape``), is recorded in ``skipped`` and left out. ``only``: these
+        positions alone (a Ray worker's batch).
         """
-        shape = None
-        for position in range(len(self)):
+        for position in range(len(self)) if only is None else only:
+            position = int(position)
             if position in skip:
                 continue
             try:

@@ -103,7 +103,7 @@ def run(net, data, *, kind: str, methods, metrics=(), target=None, masks=None, y
         progress=None, output=None, task="auto", roi=None, score="probability",
         class_names=None, output_dir=None, save_maps=None, maps_dtype="float32",
         resume=None, overwrite=False, engine="local", workers=None, address=None,
-        images_per_batch=32, on_error="raise", num_cpus=None, num_gpus=None):
+        engine_options=None, images_per_batch=32, on_error="raise"):
     """Run a comparison (``kind="compare"``) or one method (``"explain"``) over ``data``."""
     from .._validation import check_option
 
@@ -122,9 +122,12 @@ def run(net, data, *, kind: str, methods, metrics=(), target=None, masks=None, y
                          "labels) elements); target takes one class (int, str or list).")
     source = net
     if engine == "ray":
-        from ._ray import check_ray
+        from ._ray import check_engine_options, check_ray
 
-        check_ray(net)
+        check_ray(net, methods)
+        check_engine_options(engine_options)
+    elif engine_options:
+        raise ValueError("engine_options are Ray's (engine='ray').")
     net = load_net(net)
     save_maps = (kind == "explain") if save_maps is None else bool(save_maps)
     in_memory = kind == "explain" and output_dir is None
@@ -171,13 +174,26 @@ def run(net, data, *, kind: str, methods, metrics=(), target=None, masks=None, y
         job.root = root_seed(None) if given_seed is None else given_seed
     done = store.done() if store is not None else set()
 
-    def batches():
+    def images():
         if not done:
             yield first
             yield from first_batches
         else:  # resumed: the stream again, without the images written
             yield from stream(data, images_per_batch, y=y, masks=masks, channels=channels,
                               on_error=on_error, skipped=skipped, skip=frozenset(done))
+
+    folder = read = None
+    if engine == "ray" and describe(data) == "folder":  # positions travel, actors read
+        folder, read = data, {"channels": channels, "on_error": on_error,
+                              "shape": first.images.shape[1:]}
+        todo = [p for p in range(len(data)) if p not in done]
+
+        def positions():  # the folder's positions instead of its images
+            from ._sources import Batch
+
+            for start in range(0, len(todo), images_per_batch):
+                positions = np.asarray(todo[start:start + images_per_batch], np.int64)
+                yield Batch(positions=positions, images=None)
 
     gathered = Gathered(kind)
     total = _length(data)
@@ -187,11 +203,15 @@ def run(net, data, *, kind: str, methods, metrics=(), target=None, masks=None, y
         if engine == "ray":
             from ._ray import run_ray
 
-            results = run_ray(source, job, batches(), workers=workers, address=address,
-                              num_cpus=num_cpus, num_gpus=num_gpus)
+            batches = positions() if folder is not None else images()
+            results = run_ray(source, job, batches, workers=workers, address=address,
+                              engine_options=engine_options, folder=folder, read=read)
         else:
-            results = map(worker, batches())
+            results = map(worker, images())
         for result in results:
+            skipped.extend(result.info.pop("skipped", []))
+            if not len(result.positions):
+                continue
             if store is not None:
                 if not store.manifest.get("metrics_info"):
                     store.update(metrics_info=result.info)

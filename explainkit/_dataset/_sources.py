@@ -179,20 +179,22 @@ def _items(data, *, y=None, masks=None, folder_options=None) -> Iterator[tuple]:
 
 
 def stream(data, batch_size: int, *, y=None, masks=None, skip=frozenset(), channels=None,
-           on_error: str = "raise", skipped: list | None = None) -> Iterator[Batch]:
+           on_error: str = "raise", skipped: list | None = None, only=None,
+           shape=None) -> Iterator[Batch]:
     """The data set as :class:`Batch` es of ``batch_size`` images (the last may be smaller).
 
     Images whose position is in ``skip`` are left out (a resumed run); a folder does not
     even read their files. ``channels``, ``on_error`` and ``skipped`` are for folders:
-    the model's channels, and where files left out with ``on_error="skip"`` are recorded.
+    the model's channels, and where files left out with ``on_error="skip"`` are recorded;
+    ``only`` and ``shape`` (folders) read just these positions, expecting images of
+    ``shape``.
     """
     if not isinstance(batch_size, numbers.Integral) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int; got {batch_size!r}.")
     options = {"skip": skip, "channels": channels, "on_error": on_error,
-               "skipped": [] if skipped is None else skipped}
+               "skipped": [] if skipped is None else skipped, "only": only, "shape": shape}
     pending: list[tuple] = []
     position = 0
-    shape = None
     has_labels = has_masks = None
     for images, labels, batch_masks, names, positions in _items(
             data, y=y, masks=masks, folder_options=options):
@@ -203,10 +205,10 @@ def stream(data, batch_size: int, *, y=None, masks=None, skip=frozenset(), chann
         if positions is not None:
             position = int(positions[0])
         where = f"the data set's batch at position {position}"
-        if shape is None:
-            shape = images.shape[1:]
+        if has_labels is None:
+            shape = images.shape[1:] if shape is None else tuple(shape)
             has_labels, has_masks = labels is not None, batch_masks is not None
-        elif images.shape[1:] != shape:
+        if images.shape[1:] != shape:
             name = f" ({names[0]})" if names else ""
             raise ValueError(
                 f"the data set's images must all have one size; image {position}{name} is "

@@ -342,7 +342,8 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
             score: str = "probability", class_names=None, output_dir=None,
             save_maps: bool = False, maps_dtype: str = "float32", resume: bool | None = None,
             overwrite: bool = False, engine: str = "local", workers: int | None = None,
-            address: str | None = None, images_per_batch: int = 32,
+            address: str | None = None, engine_options: dict | None = None,
+            images_per_batch: int = 32,
             on_error: str = "raise") -> Comparison:
     """Explain ``X`` with every method and score every map with every metric.
 
@@ -382,7 +383,7 @@ def compare(net, X, target=None, methods=("gradcam", "occlusion", "lime"),
     output, task, roi, score, class_names
         As for the metrics (and given to the methods that take them).
     output_dir, save_maps, maps_dtype, resume, overwrite, engine, workers, address, \
-images_per_batch, on_error
+engine_options, images_per_batch, on_error
         A data-set run (see :func:`explainkit.explain_dataset`): ``X`` may then also be a
         ``tf.data.Dataset``, a ``keras.utils.PyDataset``, an iterable of batches or an
         image folder, streamed ``images_per_batch`` images at a time, its labels the
@@ -397,7 +398,10 @@ images_per_batch, on_error
     Comparison
     """
     from .._dataset import is_dataset
+    from .._dataset._runner import load_net
 
+    if not (is_dataset(X) or output_dir is not None or engine != "local"):
+        net = load_net(net)  # a model file or factory, as on a data set
     if is_dataset(X) or output_dir is not None or engine != "local":
         from .._dataset import run as run_dataset
 
@@ -408,7 +412,8 @@ images_per_batch, on_error
             output=output, task=task, roi=roi, score=score, class_names=class_names,
             output_dir=output_dir, save_maps=save_maps, maps_dtype=maps_dtype,
             resume=resume, overwrite=overwrite, engine=engine, workers=workers,
-            address=address, images_per_batch=images_per_batch, on_error=on_error)
+            address=address, engine_options=engine_options,
+            images_per_batch=images_per_batch, on_error=on_error)
     method_options = dict(method_options or {})
     metric_options = dict(metric_options or {})
     names = _check_metrics(metrics, masks)
