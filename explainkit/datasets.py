@@ -53,7 +53,7 @@ def make_shapes(n_samples: int = 256, image_size: int = 32, *, channels: int = 3
 
 
 def image_folder(directory, image_size=None, labels="inferred", masks=None, *,
-                 channels: int | None = None):
+                 channels: int | None = None, transform=None):
     """A folder of image files as a data set (see :func:`explainkit.compare`).
 
     Parameters
@@ -74,14 +74,25 @@ def image_folder(directory, image_size=None, labels="inferred", masks=None, *,
     channels : {None, 1, 3, 4}
         Convert the files to grey, RGB or RGBA; None: to the model's channels when a run
         knows them, else as stored.
+    transform : callable, optional
+        A function of one image (float32 ``(H, W, C)`` in the file's range, after
+        resizing) returning the model's input, e.g. ``lambda x: x / 255``. It must pickle
+        (cloudpickle) for the Ray engine.
 
     Returns
     -------
     ImageFolder
-        Read lazily as a run reaches each file; uint8 files stay uint8 (unless converted
-        or resized).
+        Read lazily as a run reaches each file; uint8 files stay uint8 (unless converted,
+        resized or transformed).
+
+    Examples
+    --------
+    >>> from explainkit.datasets import image_folder
+    >>> data = image_folder("val/", image_size=224, masks="val_masks/")  # doctest: +SKIP
+    >>> comparison = explainkit.compare("resnet50.keras", data,
+    ...                                 output_dir="runs/val")  # doctest: +SKIP
     """
     from ._dataset._folder import ImageFolder
 
     return ImageFolder(directory, image_size=image_size, labels=labels, masks=masks,
-                       channels=channels)
+                       channels=channels, transform=transform)

@@ -32,10 +32,12 @@ class ImageFolder:
         ``(height, width)`` every image (and mask) is resized to, or None.
     mask_directory : Path or None
         The parallel folder of masks.
+    transform : callable or None
+        Applied to each image (float32 ``(H, W, C)``, after resizing) as it is read.
     """
 
     def __init__(self, directory, *, image_size=None, labels="inferred", masks=None,
-                 channels=None):
+                 channels=None, transform=None):
         directory = Path(directory)
         if not directory.is_dir():
             raise FileError(f"image_folder: {directory} is not a folder")
@@ -44,6 +46,10 @@ class ImageFolder:
         if channels is not None and channels not in (1, 3, 4):
             raise ValueError(f"channels must be None, 1, 3 or 4; got {channels!r}.")
         self.channels = channels
+        if transform is not None and not callable(transform):
+            raise TypeError(f"transform must be None or a function of one image; got "
+                            f"{transform!r}.")
+        self.transform = transform
         paths = image_files(directory)
         if not paths:
             raise FileError(f"image_folder: no image files in {directory} (looked for "
@@ -101,6 +107,11 @@ class ImageFolder:
         """
         path = self.directory / self.files[position]
         image = load_image(path, channels=self.channels or channels, size=self.image_size)
+        if self.transform is not None:
+            image = np.asarray(self.transform(image.astype(np.float32)), np.float32)
+            if image.ndim != 3:
+                raise ValueError(f"transform must return one image (H, W, C); it returned "
+                                 f"shape {image.shape} for {path}.")
         mask = None
         if self._masks is not None:
             mask_path = self._masks[position]

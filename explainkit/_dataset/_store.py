@@ -200,20 +200,32 @@ class Store:
 
 
 def _differences(old: dict, new: dict) -> list[str]:
-    """What differs between two calls (the seed only when the new call gives one)."""
-    differences = []
-    for key in sorted(set(old) | set(new)):
-        if key == "random_state" and new.get(key) is None:
-            continue
-        if old.get(key) != new.get(key):
-            differences.append(f"{key}: {_short(old.get(key))} there, {_short(new.get(key))} "
-                               "in this call")
-    return differences
+    """What differs between two calls, by path (the seed only when the new call gives one),
+    at most four."""
+    differences: list[str] = []
+
+    def walk(a, b, path):
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(set(a) | set(b)):
+                if path == "" and key == "random_state" and b.get(key) is None:
+                    continue
+                if key not in b:
+                    differences.append(f"{path}{key} only there")
+                elif key not in a:
+                    differences.append(f"{path}{key} only in this call")
+                else:
+                    walk(a[key], b[key], f"{path}{key}.")
+        elif a != b:
+            differences.append(f"{path.rstrip('.')}: {_short(a)} there, {_short(b)} in this "
+                               "call")
+
+    walk(old, new, "")
+    return differences[:4]
 
 
 def _short(value) -> str:
     text = json.dumps(value, sort_keys=True)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def jsonable(value):
