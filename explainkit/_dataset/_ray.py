@@ -116,7 +116,7 @@ def run_ray(source, job, batches, *, workers=None, address=None, engine_options=
     level = logger.level
     # explainkit's own bar counts images; Ray Data's bars and progress log lines are off
     context.enable_progress_bars = context.enable_auto_log_stats = False
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.ERROR)
     try:
         items = [{"batch": pickle.dumps(b)} for b in batches]
         if not items:
