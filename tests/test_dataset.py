@@ -297,3 +297,7 @@ def test_bad_folders_files_and_labels(net, data, tmp_path):
         _compare(net, [X[:2]], metrics=("randomization",))
     with pytest.raises(ValueError, match="engine"):
         _compare(net, [X[:2]], engine="spark")
+    with pytest.raises(ValueError, match="images_per_batch"):
+        _compare(net, [X[:2]], images_per_batch=0)
+    with pytest.raises(ValueError, match="workers and address are for engine='ray'"):
+        _compare(net, [X[:2]], workers=2)

@@ -105,9 +105,13 @@ def run(net, data, *, kind: str, methods, metrics=(), target=None, masks=None, y
         resume=None, overwrite=False, engine="local", workers=None, address=None,
         engine_options=None, images_per_batch=32, on_error="raise"):
     """Run a comparison (``kind="compare"``) or one method (``"explain"``) over ``data``."""
-    from .._validation import check_option
+    from .._validation import check_int, check_option
 
     check_option("engine", engine, ENGINES)
+    images_per_batch = check_int("images_per_batch", images_per_batch)
+    if engine == "local" and (workers is not None or address is not None):
+        raise ValueError("workers and address are for engine='ray'; the local engine runs "
+                         "in this process.")
     check_option("on_error", on_error, ("raise", "skip"))
     check_option("maps_dtype", maps_dtype, ("float32", "float16"))
     if resume not in (None, True, False):

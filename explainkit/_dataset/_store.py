@@ -189,7 +189,7 @@ class Store:
                     "metric_calls": result.metric_calls, "blank": result.blank,
                     "warmup": result.warmup,
                     "positions": [int(p) for p in result.positions]})
-        if result.explanations and not self.manifest.get("in_memory"):
+        if result.explanations:
             save_first(self.directory, result.explanations)
         _atomic(self.directory / "rows" / f"{name}.{self.kind}",
                 lambda f: _write_rows(f, result.rows, self.kind))
