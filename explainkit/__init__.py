@@ -37,6 +37,9 @@ _EXPORTS = {
     "IntegratedGradients": ".methods",
     "LCAM": ".methods",
     "RISE": ".methods",
+    "DRISE": ".methods",
+    "drise": ".methods",
+    "Detections": "._detection",
     "Saliency": ".methods",
     "SmoothGrad": ".methods",
     "OcclusionSensitivity": ".methods",
@@ -56,6 +59,7 @@ _SUBMODULES = ("metrics", "visualize")
 
 __all__ = [
     "CAM",
+    "DRISE",
     "AblationCAM",
     "BlankMapWarning",
     "EigenCAM",
@@ -73,6 +77,7 @@ __all__ = [
     "SmoothGrad",
     "XGradCAM",
     "Comparison",
+    "Detections",
     "SavedMaps",
     "Explainer",
     "Explanation",
@@ -81,6 +86,7 @@ __all__ = [
     "OcclusionSensitivity",
     "compare",
     "config_context",
+    "drise",
     "explain",
     "explain_dataset",
     "get_config",
@@ -99,10 +105,12 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
     from ._api import explain
     from ._config import config_context, get_config, set_config
     from ._dataset import SavedMaps, explain_dataset, load_comparison, load_maps
+    from ._detection import Detections
     from ._explanation import BlankMapWarning, Explanation
     from .base import Explainer
     from .methods import (
         CAM,
+        DRISE,
         LCAM,
         RISE,
         AblationCAM,
@@ -121,6 +129,7 @@ if TYPE_CHECKING:  # pragma: no cover - for static analysers only
         ScoreCAM,
         SmoothGrad,
         XGradCAM,
+        drise,
         gradcam,
         image_lime,
         occlusion_sensitivity,

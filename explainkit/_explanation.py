@@ -27,12 +27,13 @@ class Explanation:
     method : str
         The method's name, e.g. ``"gradcam"``.
     targets : ndarray of int, shape (N, K), or None
-        The resolved target of each image (class, output or segmentation class index);
-        None when a ``reduction_fn`` defined the score.
+        The resolved target of each image (class, output or segmentation class index;
+        detection: the class of each explained detection); None when a ``reduction_fn``
+        defined the score.
     scores : ndarray, shape (N, K)
         The explained scores themselves (e.g. the logits of the target classes).
     task : str
-        ``"classification"``, ``"regression"`` or ``"segmentation"``.
+        ``"classification"``, ``"regression"``, ``"segmentation"`` or ``"detection"``.
     images : ndarray, shape (N, H, W, C)
         The explained images as float32 (a copy, for plotting).
     single_image, single_target : bool
@@ -54,6 +55,9 @@ class Explanation:
     completeness_gap : ndarray, shape (N, K), or None
         Integrated Gradients: ``sum(attributions) - (f(x) - f(baseline))`` per image and
         target (0 for exact integration).
+    detections : list of Detections, or None
+        Detection (D-RISE): per image, the :class:`~explainkit.Detections` explained, in
+        the order of the maps' last axis.
     params : dict
         The parameters the explainer ran with.
     """
@@ -75,6 +79,7 @@ class Explanation:
     attributions: np.ndarray | None = None
     completeness_gap: np.ndarray | None = None
     params: dict = field(default_factory=dict)
+    detections: list | None = None
 
     @property
     def score_map(self) -> np.ndarray:
@@ -113,6 +118,9 @@ class Explanation:
 _PER_IMAGE = ("maps", "targets", "scores", "images", "target_names", "feature_map",
               "attributions", "completeness_gap")
 
+#: The fields of an Explanation that are lists with one entry per image.
+_PER_IMAGE_LISTS = ("feature_importance", "detections")
+
 
 def concatenate(explanations: list[Explanation]) -> Explanation:
     """One Explanation of the images of several (of one method and run), in order."""
@@ -123,8 +131,9 @@ def concatenate(explanations: list[Explanation]) -> Explanation:
     for name in _PER_IMAGE:
         values = [getattr(e, name) for e in explanations]
         changes[name] = None if values[0] is None else np.concatenate(values)
-    if first.feature_importance is not None:
-        changes["feature_importance"] = [f for e in explanations for f in e.feature_importance]
+    for name in _PER_IMAGE_LISTS:
+        if getattr(first, name) is not None:
+            changes[name] = [f for e in explanations for f in getattr(e, name)]
     return replace(first, single_image=False, **changes)
 
 
@@ -132,7 +141,8 @@ def take(explanation: Explanation, index) -> Explanation:
     """The Explanation of some of its images (``index``: a slice or integer array)."""
     changes = {name: None if getattr(explanation, name) is None else
                getattr(explanation, name)[index] for name in _PER_IMAGE}
-    if explanation.feature_importance is not None:
-        picked = np.arange(len(explanation.maps))[index]
-        changes["feature_importance"] = [explanation.feature_importance[i] for i in picked]
+    picked = np.arange(len(explanation.maps))[index]
+    for name in _PER_IMAGE_LISTS:
+        if getattr(explanation, name) is not None:
+            changes[name] = [getattr(explanation, name)[i] for i in np.atleast_1d(picked)]
     return replace(explanation, single_image=False, **changes)

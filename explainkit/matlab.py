@@ -57,9 +57,9 @@ from typing import Any
 
 import numpy as np
 
-from .methods import gradcam, image_lime, occlusion_sensitivity
+from .methods import DRISE, gradcam, image_lime, occlusion_sensitivity
 
-__all__ = ["gradCAM", "occlusionSensitivity", "imageLIME"]
+__all__ = ["gradCAM", "occlusionSensitivity", "imageLIME", "drise"]
 
 #: A MATLAB label: a 1-based index, a class name, several of them, or None (the prediction).
 Label = int | str | Sequence[int | str] | np.ndarray | None
@@ -305,3 +305,108 @@ def imageLIME(net: Any, X: Any, label: Label = None, *, NumFeatures: int = 49,
             output_upsampling=OutputUpsampling, batch_size=MiniBatchSize,
             random_state=RandomState, class_names=ClassNames, return_features=True,
         )  # fmt: skip
+
+
+def _matlab_boxes(bbox, name: str) -> np.ndarray:
+    """MATLAB's ``[x y w h]`` boxes (1-based pixels) as explainkit's pixel ``xyxy``."""
+    boxes = np.asarray(bbox, dtype=np.float64)
+    if boxes.shape == (4,):
+        boxes = boxes[None]
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"{name} must be an M-by-4 matrix of [x y w h] boxes; got shape "
+                         f"{boxes.shape}.")
+    x, y, w, h = boxes.T
+    return np.stack([x - 1, y - 1, x - 1 + w, y - 1 + h], axis=1)
+
+
+def _label_indices(labels, count: int, class_names) -> np.ndarray:
+    """labelIn (1-based ints or class names) as 0-based class indices."""
+    items = [labels] if np.ndim(labels) == 0 else list(np.asarray(labels, dtype=object).ravel())
+    if len(items) != count:
+        raise ValueError(f"labelIn must have one label per box of bboxIn ({count}); got "
+                         f"{len(items)}.")
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            if class_names is None or item not in list(class_names):
+                raise ValueError(f"labelIn {item!r} is not one of ClassNames "
+                                 f"({None if class_names is None else list(class_names)}).")
+            out.append(list(class_names).index(item))
+        else:
+            out.append(_index(item, "label"))
+    return np.asarray(out, dtype=np.int64)
+
+
+def drise(detector: Any, X: Any, bboxIn: Any = None, labelIn: Any = None, *,
+          NumSamples: int = 2048, MiniBatchSize: Any = "auto", Verbose: bool = False,
+          MaskValue: Any = 0, RandomState: Any = None,
+          ClassNames: Sequence[str] | None = None,
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """MATLAB's ``[scoreMap, bboxOut, scores, labelOut] = drise(detector, I, bboxIn, labelIn)``.
+
+    Runs :class:`explainkit.DRISE` on one image. Boxes are MATLAB's ``[x y w h]`` with
+    **1-based** pixel coordinates (the top-left pixel is ``(1, 1)``), labels **1-based**
+    class indices or class names, as in MATLAB.
+
+    Parameters
+    ----------
+    detector : keras-hub ObjectDetector or callable
+        As for :class:`~explainkit.DRISE` (a custom detection function returns a dict,
+        in its own ``bounding_box_format``: pixel ``xyxy``).
+    X : array-like
+        One image ``(H, W, C)`` (MATLAB's ``I``).
+    bboxIn : array-like, shape (M, 4), optional
+        The boxes to explain, ``[x y w h]``; None: every detection scoring at least 0.5.
+    labelIn : int, str or sequence, optional
+        Their classes (**1-based**, or names in ``ClassNames``); needed with ``bboxIn``.
+    NumSamples : int, default=2048
+        ``num_masks``.
+    MiniBatchSize : "auto" or int, default="auto"
+        ``batch_size``.
+    Verbose : bool, default=False
+        ``progress``.
+    MaskValue : number, array, "mean" or "blur", default=0
+        ``mask_value`` (not a MATLAB option).
+    RandomState : None, int, numpy Generator or RandomState
+        ``random_state`` (MATLAB uses ``rng`` instead).
+    ClassNames : sequence of str, optional
+        The detector's class names: labels may be given by name, and ``labelOut`` is then
+        the names.
+
+    Returns
+    -------
+    score_map : ndarray
+        ``(H, W, T)``, one map per explained detection; ``(H, W)`` for one.
+    bboxOut : ndarray, shape (T, 4)
+        The explained boxes, ``[x y w h]`` (1-based).
+    scores : ndarray, shape (T,)
+        Their scores (for ``bboxIn``: the similarity of the best detection to each box).
+    labelOut : ndarray, shape (T,)
+        Their classes: 1-based indices, or names with ``ClassNames``.
+    """
+    from ._detection import Detections
+
+    if (bboxIn is None) != (labelIn is None):
+        raise ValueError("Give bboxIn and labelIn together (the boxes to explain and their "
+                         "classes), or neither (explain every detection).")
+    target = None
+    if bboxIn is not None:
+        boxes = _matlab_boxes(bboxIn, "bboxIn")
+        target = Detections(boxes, _label_indices(labelIn, len(boxes), ClassNames))
+    explanation = DRISE(
+        detector, num_masks=NumSamples, batch_size=MiniBatchSize, progress=bool(Verbose),
+        mask_value=MaskValue, random_state=RandomState, class_names=ClassNames,
+    ).fit().explain(X, target)  # fmt: skip
+    if not explanation.single_image:
+        raise ValueError("explainkit.matlab.drise explains one image (H, W, C); use "
+                         "explainkit.DRISE for a batch.")
+    found = explanation.detections[0]
+    height, width = explanation.maps.shape[1:3]
+    x0, y0, x1, y1 = found.xyxy(height, width).astype(np.float64).T
+    bbox_out = np.stack([x0 + 1, y0 + 1, x1 - x0, y1 - y0], axis=1)
+    labels = (np.asarray([str(ClassNames[k]) for k in found.labels]) if ClassNames is not None
+              else found.labels + 1)
+    score_map = explanation.maps[0]
+    if score_map.shape[-1] == 1:
+        score_map = score_map[..., 0]
+    return score_map, bbox_out, found.scores, labels

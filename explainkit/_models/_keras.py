@@ -31,14 +31,16 @@ from ._graph import (
 )
 
 
-def _traced(fn):
+def _traced(fn, relax: bool = True):
     """``fn`` compiled by ``tf.function`` (shapes relaxed rather than retraced).
 
-    The function is wrapped in a ``functools.partial`` first: TensorFlow counts traces per
-    code object, so the many closures of one code object compiled here (one per model,
-    layer and method) would otherwise read as one function retracing too often.
+    ``relax=False`` traces once per input shape instead (for code that needs static
+    shapes, such as keras-hub's non-maximum suppression). The function is wrapped in a
+    ``functools.partial`` first: TensorFlow counts traces per code object, so the many
+    closures of one code object compiled here (one per model, layer and method) would
+    otherwise read as one function retracing too often.
     """
-    compiled = tf.function(functools.partial(fn), reduce_retracing=True)
+    compiled = tf.function(functools.partial(fn), reduce_retracing=relax)
 
     def counted(*args):
         _calls.record()  # every compiled call runs the model (or part of it) on a batch
@@ -179,12 +181,13 @@ class KerasModel:
         layers = {c.path: c.layer for c in capture}
         return _capture.capture_forward(self.model, x, layers, logits_of, guided, replace)
 
-    def compile(self, key, fn):
+    def compile(self, key, fn, relax: bool = True):
         """``fn`` compiled (and counted as a model call when called), cached under ``key``.
 
-        For methods that run the model their own way through :meth:`forward`.
+        For methods that run the model their own way through :meth:`forward`;
+        ``relax=False``: traced once per input shape (see ``_traced``).
         """
-        return self._compiled(("custom", key), lambda: _traced(fn))
+        return self._compiled(("custom", key), lambda: _traced(fn, relax))
 
     def reduction_output(self, captured, outputs, reduction: Reduction):
         """The scored tensor of a :meth:`forward` pass (the logits, a layer's output, ...)."""

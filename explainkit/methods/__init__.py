@@ -6,12 +6,14 @@ Eigen-CAM and CAM (forward only), Score-CAM and Ablation-CAM (extra forward pass
 Pixel attributions (input gradients of a Keras model): saliency, gradient x input,
 SmoothGrad, Integrated Gradients, guided backpropagation and Guided Grad-CAM.
 Learned: L-CAM (an attention module trained on the frozen classifier; one pass to explain).
-Black box (only predictions, any predictor): occlusion sensitivity, image LIME and RISE.
+Black box (only predictions, any predictor): occlusion sensitivity, image LIME and RISE;
+for object detectors, D-RISE.
 """
 
 from ._ablationcam import AblationCAM
 from ._cam import BaseCAM
 from ._classic_cam import CAM
+from ._drise import DRISE, drise
 from ._eigencam import EigenCAM
 from ._gradcam import GradCAM, gradcam
 from ._gradcam_plusplus import GradCAMPlusPlus
@@ -32,6 +34,8 @@ from ._smoothgrad import SmoothGrad
 from ._xgradcam import XGradCAM
 
 __all__ = [
+    "DRISE",
+    "drise",
     "CAM",
     "AblationCAM",
     "BaseCAM",

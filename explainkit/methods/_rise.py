@@ -131,6 +131,70 @@ def _runs(start: int, stop: int, num_images: int, masks: MaskBlocks):
         item += last - first
 
 
+def masked_sums(images: np.ndarray, replacement: np.ndarray, masks: MaskBlocks, scorer,
+                num_targets: int, *, batch_size: int, progress, desc: str):
+    """Score every image under every mask; the mask sums weighted by the scores.
+
+    The masked copies ``x * M + (1 - M) * v`` are ``(image, mask)`` pairs ordered block by
+    block, built into the executor's buffer and scored ``batch_size`` at a time by
+    ``scorer(batch, image_ids) -> (B, num_targets)``.
+
+    Returns
+    -------
+    sums : ndarray, shape (N, num_targets, H * W), float64
+        ``sum_i score_i * M_i`` per image and target.
+    coverage : ndarray, shape (H * W,), float64
+        ``sum_i M_i``.
+    """
+    n, height, width, _ = images.shape
+    # x * M + (1 - M) * v = v + M * (x - v): one multiply, and one add unless v is 0.
+    difference = images - replacement
+    offset = None if not replacement.any() else np.broadcast_to(replacement, images.shape)
+    sums = np.zeros((n, num_targets, height * width))  # float64
+    coverage = np.zeros(height * width)  # sum_i M_i per pixel, float64
+    alive: dict[int, np.ndarray] = {}  # the blocks of the current batch
+    counted: set[int] = set()
+
+    def build(items: slice, out: np.ndarray) -> None:
+        runs = list(_runs(items.start, items.stop, n, masks))
+        for block in [b for b in alive if b not in {run[0] for run in runs}]:
+            del alive[block]
+        for block, image, first, last, at in runs:
+            if block not in alive:
+                alive[block] = masks.block(block)
+                if block not in counted:  # items go block by block: made once each
+                    np.add(coverage, alive[block].reshape(len(alive[block]), -1).sum(
+                        axis=0, dtype=np.float64), out=coverage)
+                    counted.add(block)
+            for start in range(first, last, CHUNK):  # while the slice is cached
+                stop = min(start + CHUNK, last)
+                part = out[at + start - first : at + stop - first]
+                np.multiply(alive[block][start:stop, :, :, None], difference[image], out=part)
+                if offset is not None:
+                    part += offset[image]
+
+    def combine(items: slice, scores: np.ndarray) -> None:
+        for block, image, first, last, at in _runs(items.start, items.stop, n, masks):
+            sums[image] += scores[at : at + last - first].T @ alive[block][
+                first:last].reshape(last - first, -1)
+
+    image_ids = np.concatenate([np.repeat(np.arange(n), masks.count(b))
+                                for b in range(masks.num_blocks)])
+    execute([Perturbations(image_ids, build, combine=combine)],
+            lambda batch, ids, _: scorer(batch, ids), batch_size=batch_size,
+            image_shape=images.shape[1:], progress=progress, desc=desc)
+    return sums, coverage
+
+
+def normalize(sums: np.ndarray, coverage: np.ndarray, normalization: str,
+              masks: MaskBlocks) -> np.ndarray:
+    """The maps from :func:`masked_sums`: per pixel by the coverage, or by ``num_masks * p``."""
+    if normalization == "paper":
+        return sums / (masks.num_masks * masks.p)
+    # E[score | pixel kept]; a pixel no mask keeps has no evidence: 0
+    return np.divide(sums, coverage, out=np.zeros_like(sums), where=coverage > 0)
+
+
 class RISE(BlackBoxExplainer):
     """RISE, Randomized Input Sampling for Explanation (Petsiuk et al., 2018), for any predictor.
 
@@ -294,50 +358,14 @@ class RISE(BlackBoxExplainer):
         task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
             base_outputs, target, roi, images.shape[1:]
         )
-        # x * M + (1 - M) * v = v + M * (x - v): one multiply, and one add unless v is 0.
-        difference = images - replacement
-        offset = None if not replacement.any() else np.broadcast_to(replacement, images.shape)
-        sums = np.zeros((n, resolved.shape[1], height * width))  # float64
-        coverage = np.zeros(height * width)  # sum_i M_i per pixel, float64
-        alive: dict[int, np.ndarray] = {}  # the blocks of the current batch
-        counted: set[int] = set()
 
-        def build(items: slice, out: np.ndarray) -> None:
-            runs = list(_runs(items.start, items.stop, n, masks))
-            for block in [b for b in alive if b not in {run[0] for run in runs}]:
-                del alive[block]
-            for block, image, first, last, at in runs:
-                if block not in alive:
-                    alive[block] = masks.block(block)
-                    if block not in counted:  # items go block by block: made once each
-                        np.add(coverage, alive[block].reshape(len(alive[block]), -1).sum(
-                            axis=0, dtype=np.float64), out=coverage)
-                        counted.add(block)
-                for start in range(first, last, CHUNK):  # while the slice is cached
-                    stop = min(start + CHUNK, last)
-                    part = out[at + start - first : at + stop - first]
-                    np.multiply(alive[block][start:stop, :, :, None], difference[image],
-                                out=part)
-                    if offset is not None:
-                        part += offset[image]
-
-        def combine(items: slice, scores: np.ndarray) -> None:
-            for block, image, first, last, at in _runs(items.start, items.stop, n, masks):
-                sums[image] += scores[at : at + last - first].T @ alive[block][
-                    first:last].reshape(last - first, -1)
-
-        def scorer(batch, image_ids, _):
+        def scorer(batch, image_ids):
             return self._scores(batch, resolved[image_ids], roi_array[image_ids], score)
 
-        image_ids = np.concatenate([np.repeat(np.arange(n), masks.count(b))
-                                    for b in range(masks.num_blocks)])
-        execute([Perturbations(image_ids, build, combine=combine)], scorer,
-                batch_size=batch_size, image_shape=images.shape[1:], progress=self.progress,
-                desc="rise")
-        if self.normalization == "paper":
-            maps = sums / (self.num_masks * self.p)
-        else:  # E[score | pixel kept]; a pixel no mask keeps has no evidence: 0
-            maps = np.divide(sums, coverage, out=np.zeros_like(sums), where=coverage > 0)
+        sums, coverage = masked_sums(images, replacement, masks, scorer, resolved.shape[1],
+                                     batch_size=batch_size, progress=self.progress,
+                                     desc="rise")
+        maps = normalize(sums, coverage, self.normalization, masks)
         maps = maps.reshape(n, -1, height, width)
         return self._explanation(
             maps.transpose(0, 2, 3, 1), targets=resolved, scores=base_scores, task=task,
