@@ -1,10 +1,10 @@
 """MATLAB-style names for porting a MATLAB script line by line.
 
-``gradCAM``, ``occlusionSensitivity`` and ``imageLIME`` take MATLAB's arguments and
-name-value options (as keyword arguments with MATLAB's names) and call
-:func:`explainkit.gradcam`, :func:`explainkit.occlusion_sensitivity` and
-:func:`explainkit.image_lime`; they return what MATLAB returns (a tuple where MATLAB has
-several outputs).
+``gradCAM``, ``occlusionSensitivity``, ``imageLIME`` and ``drise`` take MATLAB's
+arguments and name-value options (as keyword arguments with MATLAB's names) and call
+:func:`explainkit.gradcam`, :func:`explainkit.occlusion_sensitivity`,
+:func:`explainkit.image_lime` and :class:`explainkit.DRISE`; they return what MATLAB
+returns (a tuple where MATLAB has several outputs).
 
 **Indices are 1-based here, as in MATLAB**; the rest of explainkit is 0-based.
 

@@ -50,6 +50,7 @@ class _NumpyOps:
     shape = staticmethod(np.shape)
     sum = staticmethod(np.sum)
     take_along_axis = staticmethod(np.take_along_axis)
+    transpose = staticmethod(np.transpose)
     where = staticmethod(np.where)
     zeros_like = staticmethod(np.zeros_like)
 
@@ -82,7 +83,7 @@ def infer_task(output_shape: tuple, final_activation: str | None) -> str:
 
 def num_outputs(output_shape: tuple, task: str) -> int:
     """The number of targets to choose from: classes (channels) or outputs."""
-    if task == "segmentation":
+    if task in ("segmentation", "detection"):
         return int(output_shape[-1])
     return int(np.prod([s for s in output_shape[1:]]))
 
@@ -251,6 +252,19 @@ def _segmentation_scores(outputs, index, roi, *, roi_mode: str, threshold: float
     return ops.sum(class_maps, axis=(1, 2)), index
 
 
+def _detection_scores(outputs, index, roi, *, ops):
+    """A detector's class logits ``(N, A, K)`` summed over each target's matched anchors.
+
+    ``index`` ``(N, T)``: each target's class; ``roi`` ``(N, T, A)``: 1 at the anchors whose
+    decoded boxes match the target's box (pytorch-grad-cam's box-score target).
+    """
+    n, a = ops.shape(outputs)[0], ops.shape(outputs)[1]
+    gather = ops.broadcast_to(index[:, None, :], (n, a, ops.shape(index)[1]))
+    logits = ops.take_along_axis(outputs, gather, axis=-1)  # (N, A, T)
+    weights = ops.transpose(ops.cast(roi, logits.dtype), (0, 2, 1))
+    return ops.sum(logits * weights, axis=1), index
+
+
 def predicted_roi(outputs, index, threshold: float | None) -> np.ndarray:
     """The pixels predicted as each target class: bool ``(N, h, w, K)``.
 
@@ -291,6 +305,8 @@ def score_function(
     if reduction_fn is not None:
         return functools.partial(_user_scores, reduction_fn=reduction_fn)
     ops = array_namespace(backend)
+    if task == "detection":
+        return functools.partial(_detection_scores, ops=ops)
     if task == "segmentation":
         return functools.partial(_segmentation_scores, roi_mode=roi_mode, threshold=threshold,
                                  ops=ops)

@@ -293,3 +293,163 @@ def test_drise_runs_on_retinanet_and_leaves_it_unchanged(retinanet):
     assert e.scores.min() >= 0.5
     assert all(np.array_equal(a, np.array(b)) for a, b in zip(weights, retinanet.get_weights(),
                                                              strict=True))
+
+
+def test_occlusion_of_a_detection_is_the_drop_of_its_similarity():
+    f = RegionDetector(second=True)
+    image = _ones()
+    e = explainkit.OcclusionSensitivity(f, mask_size=8, stride=8, mask_value=0,
+                                        mask_clipping=False, output_upsampling="none",
+                                        task="detection").fit(
+        ).explain(image, target=[0, 1])
+    assert e.task == "detection" and e.maps.shape == (1, 4, 4, 2)
+    expected = np.zeros((4, 4, 2))
+    for r in range(4):  # a plain loop: occlude, re-score by hand (IoU 1, same label)
+        for c in range(4):
+            occluded = image.copy()
+            occluded[8 * r:8 * r + 8, 8 * c:8 * c + 8] = 0
+            expected[r, c, 0] = 1 - occluded[REGION[0], REGION[1], 0].mean()
+            expected[r, c, 1] = 0.6 - 0.6 * occluded[:8, :8, 0].mean()
+    np.testing.assert_allclose(e.maps[0], expected, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(e.scores, [[1.0, 0.6]], rtol=1e-6)
+    assert [d.labels.tolist() for d in e.detections] == [[0, 1]]
+    with pytest.raises(ValueError, match="ImageLIME does not explain object detectors"):
+        explainkit.ImageLIME(f, task="detection").fit()
+
+
+def test_occlusion_on_retinanet(retinanet):
+    x = _photo(1)[0]
+    e = explainkit.explain(retinanet, x, 0, method="occlusion", mask_size=16, stride=16)
+    assert e.task == "detection" and e.score_map.shape == (64, 64)
+    assert np.isfinite(e.maps).all() and e.detections[0].bounding_box_format == "yxyx"
+    np.testing.assert_allclose(e.scores, [[1.0]], rtol=1e-5)  # a detection is itself
+
+
+def test_the_command_line_explains_a_saved_detector(retinanet, tmp_path):
+    from conftest import run_python
+    from skimage import io
+
+    model = tmp_path / "retinanet.keras"
+    retinanet.save(model)
+    image = tmp_path / "street.png"
+    io.imsave(image, (_photo(1)[0] * 255).astype(np.uint8), check_contrast=False)
+    out = tmp_path / "out"
+    done = run_python("-m", "explainkit", "explain", str(model), str(image), "--method",
+                      "drise,occlusion", "--num-samples", "32", "--box", "8,8,40,40",
+                      "--label", "1", "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "drise: 1 detection(s): 1 [8.0, 8.0, 40.0, 40.0]" in done.stdout
+    assert (out / "street_drise.png").exists() and (out / "street_occlusion.png").exists()
+    saved = np.load(out / "explanations.npz")
+    assert saved["drise_maps"].shape == (1, 64, 64, 1)
+    bad = run_python("-m", "explainkit", "explain", str(model), str(image), "--method",
+                     "drise", "--box", "8,8,40", "--label", "1", "--output", str(out))
+    assert bad.returncode == 2 and "expected four numbers" in bad.stderr
+    assert "Traceback" not in bad.stderr
+
+
+def test_plots_draw_each_detection_box_over_its_map():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from explainkit import plotting
+
+    e = DRISE(RegionDetector(second=True), num_masks=32, grid_size=4, random_state=0,
+              score_threshold=0.1, class_names=["car", "bus"]).fit().explain(_ones(3))
+    display = e.plot(target=1)
+    (rect, text), = display.boxes_
+    assert rect.get_xy() == (-0.5, -0.5) and (rect.get_width(), rect.get_height()) == (8, 8)
+    assert text.get_text() == "bus (0.6)"
+    both = plotting.DetectionDisplay.from_explanation(e, class_names=["car", "bus"])
+    assert len(both.axes_) == 2 and [t.get_text() for _, t in both.boxes_] == ["car", "bus"]
+    assert both.axes_[0].get_title() == "car (1)"
+    plain = plotting.plot_detections(_ones(3), e.detections[0])
+    assert len(plain.boxes_) == 2
+    plt.close("all")
+
+
+def _decoded_anchor_boxes(net, x):
+    """Every anchor's box as keras-hub decodes it (keras' own utilities), pixel xyxy."""
+    import keras
+
+    raw = net(x, training=False)
+    anchors = keras.ops.concatenate(list(net.anchor_generator(x).values()), axis=0)
+    boxes = keras.utils.bounding_boxes.decode_deltas_to_boxes(
+        anchors=anchors, boxes_delta=raw["bbox_regression"], encoded_format="center_xywh",
+        anchor_format=net.anchor_generator.bounding_box_format,
+        box_format=net.bounding_box_format, image_shape=x.shape[1:])
+    return np.asarray(boxes)[..., [1, 0, 3, 2]].clip(0, x.shape[1])  # yxyx -> xyxy, clipped
+
+
+def _iou_by_hand(box, boxes):
+    x0, y0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
+    x1, y1 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / ((box[2] - box[0]) * (box[3] - box[1]) + areas - inter)
+
+
+@pytest.mark.parametrize("feature_layer", ["auto", "P4"])
+def test_gradcam_of_a_detection_is_a_tape_over_its_matched_anchors(retinanet, feature_layer):
+    import tensorflow as tf
+
+    from explainkit._models._keras import adapter
+
+    x = _photo(1)
+    explainer = explainkit.GradCAM(retinanet, feature_layer=feature_layer,
+                                   output_upsampling="none").fit(x)
+    e = explainer.explain(x, 0)
+    assert e.task == "detection" and explainer.feature_layer_ == (
+        "stack3_block0_out" if feature_layer == "auto" else "stack2_block0_out")
+    # the target: keras-hub's own (eager) decoding's best detection; anchors: IoU by hand
+    best = retinanet.decode_predictions(retinanet(x, training=False), x)
+    box = np.asarray(best["boxes"])[0, 0][[1, 0, 3, 2]].clip(0, 64)
+    label = int(np.asarray(best["labels"])[0, 0])
+    matched = _iou_by_hand(box, _decoded_anchor_boxes(retinanet, x)[0]) >= 0.5
+    assert matched.sum() >= 1 and e.targets.tolist() == [[label]]
+    layer = adapter(retinanet).graph((64, 64, 3)).find(explainer.feature_layer_, "layer").layer
+    A, G = _spy_tape(retinanet, layer, x, lambda out: tf.reduce_sum(
+        tf.boolean_mask(out["cls_logits"][0, :, label], matched)))
+    expected = np.maximum(np.einsum("nhwk,nk->nhw", A, G.mean(axis=(1, 2))), 0)
+    np.testing.assert_allclose(e.maps[..., 0], expected, rtol=1e-4,
+                               atol=1e-5 * max(expected.max(), 1e-6))
+    np.testing.assert_allclose(e.detections[0].xyxy(64, 64), [box], rtol=1e-5, atol=1e-4)
+
+
+def _spy_tape(net, layer, x, score_of):
+    """``layer``'s output in the model's own eager call and the score's gradient there."""
+    import tensorflow as tf
+
+    kept, original = [], layer.call
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        kept.append(out)
+        return out
+
+    object.__setattr__(layer, "call", spy)
+    try:
+        with tf.GradientTape() as tape:
+            score = score_of(net(tf.convert_to_tensor(x), training=False))
+    finally:
+        object.__delattr__(layer, "call")
+    return kept[-1].numpy(), tape.gradient(score, kept[-1]).numpy()
+
+
+def test_gradient_methods_on_retinanet_run_with_detection_targets(retinanet):
+    x = _photo(2)
+    for method in ("gradcam++", "layercam", "eigencam", "saliency"):
+        e = explainkit.explain(retinanet, x, [0, 1], method=method)
+        assert e.task == "detection" and e.maps.shape == (2, 64, 64, 2), method
+        assert np.isfinite(e.maps).all() and len(e.detections) == 2
+    with pytest.raises(ValueError, match="needs a keras-hub ObjectDetector"):
+        explainkit.GradCAM(_retinanet_free_model(), task="detection").fit()
+
+
+def _retinanet_free_model():
+    import keras
+
+    inputs = keras.Input((8, 8, 3))
+    return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))

@@ -10,6 +10,7 @@ formats are ``_boxes``'.
 from ._detections import Batch, Detections, concatenate, parse
 from ._detector import detector, is_hub_detector
 from ._similarity import Targets, resolve, similarity
+from ._task import DetectionTask
 
-__all__ = ["Batch", "Detections", "Targets", "concatenate", "detector", "is_hub_detector",
-           "parse", "resolve", "similarity"]
+__all__ = ["Batch", "DetectionTask", "Detections", "Targets", "concatenate", "detector",
+           "is_hub_detector", "parse", "resolve", "similarity"]

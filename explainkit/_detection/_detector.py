@@ -71,6 +71,19 @@ class HubDetector:
         self._nms = (getattr(sys.modules.get(type(decoder).__module__), "non_max_suppression",
                              None) if type(decoder).__name__ == "NonMaxSuppression" else None)
 
+    def _boxes(self, x, raw):
+        """Inside the trace: every anchor's box, decoded as ``predict`` decodes it."""
+        import keras
+        from keras import ops
+
+        model = self.model
+        height, width, channels = x.shape[1:]
+        anchors = ops.concatenate(list(model.anchor_generator(x).values()), axis=0)
+        return keras.utils.bounding_boxes.decode_deltas_to_boxes(
+            anchors=anchors, boxes_delta=raw["bbox_regression"], encoded_format="center_xywh",
+            anchor_format=model.anchor_generator.bounding_box_format,
+            box_format=model.bounding_box_format, image_shape=(height, width, channels))
+
     def _decode(self, x):
         """Inside the trace: ``(boxes, class scores or confidences, labels, count)``."""
         import keras
@@ -79,21 +92,15 @@ class HubDetector:
         model = self.model
         decoder = model.prediction_decoder
         raw = model(x, training=False)
-        height, width, channels = x.shape[1:]
-        anchors = model.anchor_generator(x)
-        anchors = ops.concatenate(list(anchors.values()), axis=0)
-        convert = keras.utils.bounding_boxes.convert_format
-        boxes = keras.utils.bounding_boxes.decode_deltas_to_boxes(
-            anchors=anchors, boxes_delta=raw["bbox_regression"], encoded_format="center_xywh",
-            anchor_format=model.anchor_generator.bounding_box_format,
-            box_format=model.bounding_box_format, image_shape=(height, width, channels))
         if self._nms is None:
             decoded = model.decode_predictions(raw, x)
             return (decoded["boxes"], decoded["confidence"], decoded["labels"],
                     decoded["num_detections"])
+        height, width = x.shape[1:3]
         target = "rel_yxyx" if "rel" in decoder.bounding_box_format else "yxyx"
-        boxes = convert(boxes, source=model.bounding_box_format, target=target,
-                        height=height, width=width)
+        boxes = keras.utils.bounding_boxes.convert_format(
+            self._boxes(x, raw), source=model.bounding_box_format, target=target,
+            height=height, width=width)
         scores = raw["cls_logits"]
         if decoder.from_logits:
             scores = ops.sigmoid(scores)
@@ -103,6 +110,22 @@ class HubDetector:
         boxes = ops.take_along_axis(boxes, ops.expand_dims(index, -1), axis=1)
         scores = ops.take_along_axis(scores, ops.expand_dims(index, -1), axis=1)
         return boxes, scores, ops.argmax(scores, axis=-1), count
+
+    def _anchor_boxes(self, x):
+        """Inside the trace: every anchor's decoded box, pixel ``xyxy`` ``(N, A, 4)``."""
+        import keras
+
+        height, width = x.shape[1:3]
+        return keras.utils.bounding_boxes.convert_format(
+            self._boxes(x, self.model(x, training=False)),
+            source=self.model.bounding_box_format, target="xyxy", height=height, width=width)
+
+    def anchor_boxes(self, images: np.ndarray) -> np.ndarray:
+        """Every anchor's decoded box for a batch, pixel ``xyxy`` ``(N, A, 4)`` (not clipped)."""
+        from .._models._keras import as_tensor
+
+        step = self.adapter.compile("hub_anchor_boxes", self._anchor_boxes)
+        return np.asarray(step(as_tensor(images)), dtype=np.float32)
 
     def detect(self, images: np.ndarray) -> Batch:
         """The decoded detections of a batch ``(N, H, W, C)``."""
@@ -140,3 +163,16 @@ def detector(net, bounding_box_format=None):
             "detector must be a keras-hub ObjectDetector or a callable f(images) -> "
             f"detections; got {type(net).__name__}.")
     return CallableDetector(net, check_format(bounding_box_format or "xyxy"))
+
+
+def pyramid_layer(model, spec):
+    """A keras-hub detector's feature layer: ``"auto"`` = the image encoder's deepest pyramid
+    level (its last spatial layer, e.g. ResNet's ``P5``), ``"P3"`` ... = that level; any
+    other ``spec`` is returned as it is (a layer's name, path or object).
+    """
+    encoder = getattr(getattr(model, "backbone", None), "image_encoder", None)
+    levels = getattr(encoder, "pyramid_outputs", None) or {}
+    if not (isinstance(spec, str) and (spec == "auto" or spec in levels)) or not levels:
+        return spec
+    key = spec if spec != "auto" else max(levels, key=lambda k: int(k[1:]))
+    return levels[key]._keras_history.operation

@@ -12,7 +12,7 @@ from pathlib import Path
 METHOD_NAMES = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
                 "scorecam", "ablationcam", "cam", "guided_gradcam", "saliency",
                 "gradient_input", "smoothgrad", "integrated_gradients", "guided_backprop",
-                "occlusion", "lime", "rise", "lcam")
+                "occlusion", "lime", "rise", "lcam", "drise")
 
 
 METHOD_GROUPS = {
@@ -214,10 +214,31 @@ def _model_geometry(net) -> tuple[tuple | None, int | None]:
     return (None if None in shape[1:3] else tuple(shape[1:3])), shape[3]
 
 
+def _needs_keras_hub(path: Path) -> bool:
+    """True when a ``.keras`` file's config names keras-hub classes (a keras-hub model)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return b"keras_hub" in archive.read("config.json")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+
+
 def _load_model(path: Path, unsafe: bool):
-    """The Keras model in ``path``, without its optimizer (compile=False)."""
+    """The Keras model in ``path``, without its optimizer (compile=False).
+
+    A keras-hub model's classes are registered by importing keras-hub, done here when the
+    file names them.
+    """
     import keras
 
+    if _needs_keras_hub(path):
+        try:
+            import keras_hub  # noqa: F401  (registers its layers and models)
+        except ImportError as exc:
+            raise _UserError(f"model file {path} is a keras-hub model; install keras-hub "
+                             "(pip install \"explainkit[hub]\")") from exc
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except Exception as exc:  # anything Keras, h5py or zipfile raise is about the file
@@ -258,6 +279,9 @@ def _method_options(args, methods) -> dict:
         "lime": {"num_features": args.num_features, "num_samples": args.num_samples,
                  "segmentation": args.segmentation, "model": args.surrogate,
                  "random_state": args.random_state, "progress": args.progress},
+        # MATLAB's drise calls its masks NumSamples, as imageLIME its samples
+        "drise": {"num_masks": args.num_samples, "random_state": args.random_state,
+                  "progress": args.progress},
     }
     for m in methods:
         if m in options:

@@ -57,7 +57,14 @@ def _parser() -> argparse.ArgumentParser:
                          help=f"one method or several, comma-separated, side by side: "
                               f"{', '.join(METHOD_NAMES)}; 'all' = gradcam,occlusion,lime; "
                               "'cams' = the CAM family (default: %(default)s)")
-    explain.add_argument("--target", help="class index or name (default: the prediction)")
+    explain.add_argument("--target", help="class index or name (default: the prediction); "
+                                          "a detector: the rank of a detection (0 = the best; "
+                                          "default: every detection scoring at least 0.5)")
+    explain.add_argument("--box", action="append", metavar="X0,Y0,X1,Y1",
+                         help="a detector: a box to explain, in pixels of the image as the "
+                              "model takes it (repeat for several; needs --label)")
+    explain.add_argument("--label", action="append",
+                         help="a detector: the class of each --box (index or name)")
     explain.add_argument("--class-names", type=Path,
                          help="text file with one class name per line")
     explain.add_argument("--model-output", metavar="OUTPUT", help=MODEL_OUTPUT_HELP)
@@ -160,9 +167,10 @@ def _add_method_options(command: argparse.ArgumentParser) -> argparse._ArgumentG
     occ = command.add_argument_group("occlusion sensitivity")
     occ.add_argument("--mask-size", type=int, help="patch size (default: 20%% of the image)")
     occ.add_argument("--stride", type=int, help="patch step (default: 10%% of the image)")
-    lime = command.add_argument_group("image LIME")
+    lime = command.add_argument_group("image LIME (and D-RISE)")
     lime.add_argument("--num-features", type=int, default=49)
-    lime.add_argument("--num-samples", type=int, default=2048)
+    lime.add_argument("--num-samples", type=int, default=2048,
+                      help="LIME's samples; D-RISE's masks (default: %(default)s)")
     lime.add_argument("--segmentation", choices=("superpixels", "slic", "grid"),
                       default="superpixels",
                       help="superpixels = SLIC0 (MATLAB's default), slic = fixed-compactness "

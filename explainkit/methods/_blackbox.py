@@ -62,14 +62,33 @@ class BlackBoxExplainer(Explainer):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "_predictor")
 
+    #: Whether the method explains detectors (``_detection`` is then set for one).
+    explains_detectors = False
+
     def _check_common(self) -> None:
-        """Check the parameters every black-box method has; wrap the predictor."""
+        """Check the parameters every black-box method has; wrap the predictor.
+
+        A detector (a keras-hub ObjectDetector, or any callable with ``task="detection"``)
+        is wrapped as a :class:`~explainkit._detection.DetectionTask` in ``_detection``.
+        """
         check_option("output_upsampling", self.output_upsampling, UPSAMPLING)
-        check_option("task", self.task, ("auto", *TASKS))
+        check_option("task", self.task, ("auto", *TASKS, "detection"))
         check_batch_size(self.batch_size)
         if self.progress is not None and not isinstance(self.progress, bool):
             raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
         check_output(self.output)
+        from .._detection import DetectionTask, detector, is_hub_detector
+
+        self._detection = None
+        if self.task == "detection" or (self.task == "auto" and is_hub_detector(self.net)):
+            if not self.explains_detectors:
+                raise ValueError(
+                    f"{type(self).__name__} does not explain object detectors; use DRISE "
+                    "(method='drise') or OcclusionSensitivity (method='occlusion').")
+            if self.output is not None:
+                raise ValueError("output= chooses a model output; a detector is explained "
+                                 "through its detections: leave output=None.")
+            self._detection = DetectionTask(detector(self.net))
         self._predictor = predictor(self.net)
 
     def _outputs(self, x: np.ndarray) -> np.ndarray:

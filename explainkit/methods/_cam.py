@@ -19,7 +19,13 @@ from .._models._tokens import check_reshape
 from .._validation import check_images, check_option
 from ..base import Explainer
 from ..targets import score_function
-from ._scoring import check_scoring, explain_targets, fit_scoring, frozen_roi
+from ._scoring import (
+    check_scoring,
+    detection_fields,
+    explain_targets,
+    fit_scoring,
+    frozen_roi,
+)
 
 
 def cam_example(name: str) -> str:
@@ -215,6 +221,10 @@ class BaseCAM(Explainer):
         adapter, graph, reduction = fit_scoring(self, X)
         specs = self.feature_layer if isinstance(self.feature_layer, (list, tuple)) else [
             self.feature_layer]
+        if self._detection is not None:  # the encoder's pyramid levels by name, or its last
+            from .._detection._detector import pyramid_layer
+
+            specs = [pyramid_layer(self.net, spec) for spec in specs]
         resolved = [graph.feature(spec, reduction, check_reshape(self.reshape)) for spec in specs]
         features = [feature for feature, _ in resolved]
         if len({f.path for f in features}) < len(features):
@@ -252,7 +262,7 @@ class BaseCAM(Explainer):
         adapter = self._adapter
         images, single_image = check_images(X, input_shape=adapter.input_shape)
         graph = adapter.graph(images.shape[1:])
-        index, single_target, roi_array, roi_mode = explain_targets(
+        index, single_target, roi_array, roi_mode, detected = explain_targets(
             self, images, target, roi, graph, self._reduction)
         features = [graph.find(f.path, "feature_layer") for f in self._features]
         reshape = check_reshape(self.reshape)
@@ -273,9 +283,10 @@ class BaseCAM(Explainer):
                 maps = np.maximum(maps, 0)  # bicubic overshoot dips below zero
             fused.append(maps)
         maps = fused[0] if len(fused) == 1 else np.mean(fused, axis=0)
+        maps, extra = detection_fields(self, detected, maps)
         return self._explanation(
             maps, targets=None if self.reduction_fn is not None else resolved, scores=scores,
             task=self.task_, images=images, single_image=single_image,
             single_target=single_target, feature_layer=self.feature_layer_,
-            reduction_layer=self.reduction_layer_, output=self.output_,
+            reduction_layer=self.reduction_layer_, output=self.output_, **extra,
         )  # fmt: skip

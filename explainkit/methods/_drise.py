@@ -7,9 +7,8 @@ import numbers
 import numpy as np
 
 from .._baselines import mask_values
-from .._batching import batches, check_batch_size, images_per_call
-from .._detection import Detections, concatenate, detector, resolve, similarity
-from .._detection._boxes import from_xyxy
+from .._batching import check_batch_size, images_per_call
+from .._detection import DetectionTask, detector
 from .._validation import check_images, check_int, check_option
 from ..base import Explainer
 from ._lime import _check_random_state
@@ -137,6 +136,7 @@ class DRISE(Explainer):
         if self.progress is not None and not isinstance(self.progress, bool):
             raise TypeError(f"progress must be None, True or False; got {self.progress!r}.")
         self.detector_ = detector(self.net, self.bounding_box_format)
+        self._task = DetectionTask(self.detector_)
         return self
 
     def explain(self, X, target=None):
@@ -164,42 +164,28 @@ class DRISE(Explainer):
             boxes: the similarity of the best detection there); ``params["seed"]``.
         """
         self._check_fitted()
-        found = self.detector_
-        input_shape = getattr(getattr(found, "adapter", None), "input_shape", None)
-        images, single_image = check_images(X, input_shape=input_shape)
+        task = self._task
+        images, single_image = check_images(X, input_shape=task.input_shape)
         n, height, width, _ = images.shape
         if self.grid_size > min(height, width):
             raise ValueError(
                 f"grid_size={self.grid_size} is larger than the images ({height}, {width}): "
                 "a mask grid needs at least one pixel per cell.")
         batch_size = images_per_call(self.batch_size, images[0].nbytes)
-        base = concatenate([found.detect(images[s]) for s in batches(n, batch_size)])
-        class_count = None if base.probabilities is None else base.probabilities.shape[-1]
-        targets = resolve(target, base, height, width,
-                          score_threshold=float(self.score_threshold), class_count=class_count)
+        targets, _ = task.targets(images, target, batch_size=batch_size,
+                                  score_threshold=float(self.score_threshold))
         replacement = mask_values(self.mask_value, images)
         entropy = seed_entropy(self.random_state)
         masks = MaskBlocks(entropy, self.num_masks, self.grid_size,
                            float(self.keep_probability), (height, width))
-
-        def scorer(batch, image_ids):
-            return similarity(targets, image_ids, found.detect(batch))
-
-        sums, coverage = masked_sums(images, replacement, masks, scorer, targets.boxes.shape[1],
-                                     batch_size=batch_size, progress=self.progress,
-                                     desc="drise")
+        sums, coverage = masked_sums(
+            images, replacement, masks, lambda batch, ids: task.scores(batch, ids, targets),
+            targets.boxes.shape[1], batch_size=batch_size, progress=self.progress,
+            desc="drise")
         maps = normalize(sums, coverage, self.normalization, masks).reshape(
             n, -1, height, width).transpose(0, 2, 3, 1)
         maps = np.where(targets.valid[:, None, None, :], maps, np.nan)
-        detections = []
-        for i in range(n):
-            keep = targets.valid[i]
-            detections.append(Detections(
-                from_xyxy(targets.boxes[i][keep], found.box_format, height, width),
-                targets.labels[i][keep], scores=targets.scores[i][keep],
-                probabilities=None if targets.vectors is None or (targets.index[i][keep] < 0).all()
-                else targets.vectors[i][keep],
-                bounding_box_format=found.box_format))
+        detections = task.detections(targets, height, width)
         labels = np.where(targets.valid, targets.labels, 0)
         explanation = self._explanation(
             maps, targets=labels, scores=targets.scores, task="detection", images=images,

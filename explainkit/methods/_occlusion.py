@@ -118,10 +118,15 @@ class OcclusionSensitivity(BlackBoxExplainer):
     output : int or str, optional
         For a model with several outputs (a list, tuple or dict): the output to explain,
         by index or by name (the producing layer's name, or the dict key).
-    task : {"auto", "classification", "regression", "segmentation"}, default="auto"
-        "auto": segmentation for spatial outputs; classification for Keras models ending
-        in softmax/sigmoid, for ``predict_proba``/``decision_function`` and for callables
-        with several outputs; regression otherwise.
+    task : {"auto", "classification", "regression", "segmentation", "detection"}, default="auto"
+        "auto": detection for a keras-hub object detector; segmentation for spatial
+        outputs; classification for Keras models ending in softmax/sigmoid, for
+        ``predict_proba``/``decision_function`` and for callables with several outputs;
+        regression otherwise. "detection" with a callable: it returns detections (as for
+        :class:`~explainkit.DRISE`, boxes in pixel ``xyxy``), and the score of an
+        occluded image is D-RISE's similarity of its detections to the target detection
+        (``target``: a rank, ranks, None = every detection scoring at least 0.5, or
+        :class:`~explainkit.Detections`), so the map is the drop of that similarity.
 
     Examples
     --------
@@ -140,6 +145,7 @@ class OcclusionSensitivity(BlackBoxExplainer):
     """
 
     method_name = "occlusion"
+    explains_detectors = True
 
     def __init__(self, net, *, mask_size="auto", stride="auto", mask_value="auto",
                  mask_clipping=True, output_upsampling="bicubic", batch_size="auto", layer=None,
@@ -248,12 +254,20 @@ class OcclusionSensitivity(BlackBoxExplainer):
                              "must be None.")
 
         batch_size = images_per_call(self.batch_size, images[0].nbytes)
-        base_outputs = np.concatenate(
-            [self._outputs(images[s]) for s in batches(n, batch_size)]
-        )
-        task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
-            base_outputs, target, roi, images.shape[1:]
-        )
+        detection = self._detection
+        if detection is not None:
+            if roi is not None or self.layer_ is not None:
+                raise ValueError("A detector's occlusion maps are of its detections: roi, "
+                                 "layer and channel do not apply.")
+            targets, base_scores = detection.targets(images, target, batch_size=batch_size)
+            task, resolved = "detection", np.where(targets.valid, targets.labels, 0)
+            single_target = isinstance(target, numbers.Integral) and not isinstance(target, bool)
+        else:
+            base_outputs = np.concatenate(
+                [self._outputs(images[s]) for s in batches(n, batch_size)]
+            )
+            task, single_target, score, base_scores, resolved, roi_array = (
+                self._resolve_targets(base_outputs, target, roi, images.shape[1:]))
         rows = mask_windows(height, mask[0], stride[0], self.mask_clipping)
         cols = mask_windows(width, mask[1], stride[1], self.mask_clipping)
         n_rows, n_cols = len(rows[0]), len(cols[0])
@@ -266,7 +280,10 @@ class OcclusionSensitivity(BlackBoxExplainer):
             r, c = np.divmod(position, n_cols)
             _occlude(images, full_replacement, image_ids, row_pixels[r], col_pixels[c], out)
 
-        if self.layer_ is not None:
+        if detection is not None:  # the drop of D-RISE's similarity to each detection
+            def scorer(batch, image_ids, _):
+                return detection.scores(batch, image_ids, targets)
+        elif self.layer_ is not None:
             def scorer(batch, image_ids, _):
                 return check_finite(self._outputs(batch))
         else:
@@ -288,12 +305,17 @@ class OcclusionSensitivity(BlackBoxExplainer):
                 interpolation_matrix((pixel_cols - cols[2][0]) / stride[1], n_cols,
                                      self.output_upsampling),
             )  # fmt: skip
+        extra = {}
+        if detection is not None:
+            maps = np.where(targets.valid[:, None, None, :], maps, np.nan)
+            extra = {"detections": detection.detections(targets, height, width)}
         return self._explanation(
             maps, targets=None if self.layer_ is not None else resolved, scores=base_scores,
             task=task, images=images, single_image=single_image, single_target=single_target,
             feature_layer=self.layer_,
-            output=None if self.layer_ is not None else self._output_label(images.shape[1:]),
-            params={**self._run_params(), "mask_size": mask, "stride": stride},
+            output=(None if self.layer_ is not None or detection is not None
+                    else self._output_label(images.shape[1:])),
+            params={**self._run_params(), "mask_size": mask, "stride": stride}, **extra,
         )  # fmt: skip
 
 

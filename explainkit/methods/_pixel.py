@@ -18,7 +18,13 @@ from .._models._buffers import batch_buffer
 from .._validation import check_images, check_option
 from ..base import Explainer
 from ..targets import score_function
-from ._scoring import check_scoring, explain_targets, fit_scoring, frozen_roi
+from ._scoring import (
+    check_scoring,
+    detection_fields,
+    explain_targets,
+    fit_scoring,
+    frozen_roi,
+)
 
 #: How per-channel values become one map: the paper's choices.
 CHANNEL_REDUCTIONS = ("max", "sum", "l2")
@@ -211,7 +217,7 @@ class PixelAttribution(Explainer):
         adapter = self._adapter
         images, single_image = check_images(X, input_shape=adapter.input_shape)
         graph = adapter.graph(images.shape[1:])
-        index, single_target, roi_array, roi_mode = explain_targets(
+        index, single_target, roi_array, roi_mode, detected = explain_targets(
             self, images, target, roi, graph, self._reduction)
         attributions, scores, resolved, extra = self._attributions(images, index, roi_array,
                                                                    roi_mode)
@@ -219,6 +225,8 @@ class PixelAttribution(Explainer):
         maps = reduce_channels(attributions, how)
         if how is None:
             extra = {**extra, "attributions": attributions}
+        maps, detection = detection_fields(self, detected, maps)
+        extra = {**extra, **detection}
         return self._explanation(
             maps, targets=None if self.reduction_fn is not None else resolved, scores=scores,
             task=self.task_, images=images, single_image=single_image,

@@ -14,6 +14,7 @@ from ._activations import (
     plot_top_activating,
 )
 from ._comparison import ComparisonDisplay, plot_comparison
+from ._detection import DetectionDisplay, plot_detections
 from ._lime import LimeDisplay, plot_lime
 from ._overlay import OverlayDisplay, overlay_rgb, plot_overlay
 from ._segmentation import SegmentationDisplay, plot_segmentation
@@ -21,6 +22,7 @@ from ._segmentation import SegmentationDisplay, plot_segmentation
 __all__ = [
     "ActivationsDisplay",
     "ComparisonDisplay",
+    "DetectionDisplay",
     "LimeDisplay",
     "MaximizationDisplay",
     "OverlayDisplay",
@@ -29,6 +31,7 @@ __all__ = [
     "activations",
     "overlay_rgb",
     "plot_comparison",
+    "plot_detections",
     "plot_lime",
     "plot_maximization",
     "plot_overlay",

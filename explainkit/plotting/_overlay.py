@@ -95,11 +95,26 @@ class OverlayDisplay:
         """Draw one map of an :class:`~explainkit.Explanation` over its image.
 
         The title is MATLAB's ``"class (score)"`` unless given. Maps computed with
-        ``output_upsampling="none"`` are shown enlarged (nearest neighbour).
+        ``output_upsampling="none"`` are shown enlarged (nearest neighbour). A detection's
+        map gets its box, labelled (``boxes_``).
         """
         display = cls(explanation.images[index], explanation_map(explanation, index, target),
                       title=title or explanation_title(explanation, index, target))
-        return display.plot(ax, alpha=alpha, cmap=cmap, colorbar=colorbar)
+        display.plot(ax, alpha=alpha, cmap=cmap, colorbar=colorbar)
+        if explanation.detections is not None:
+            from ._detection import draw_boxes
+
+            found = explanation.detections[index]
+            height, width = explanation.images.shape[1:3]
+            names = (None if explanation.target_names is None
+                     else {int(label): str(name) for label, name in zip(
+                         explanation.targets[index], explanation.target_names[index],
+                         strict=True)})
+            display.boxes_ = draw_boxes(
+                display.ax_, found.xyxy(height, width)[target:target + 1],
+                [names[int(found.labels[target])] if names else found.labels[target]],
+                found.scores[target:target + 1])
+        return display
 
 
 def plot_overlay(image, score_map, *, ax=None, alpha: float = 0.5, cmap: str | None = None,
