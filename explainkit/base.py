@@ -67,11 +67,37 @@ def _raw_explanation(front, explanation: Explanation, raw: np.ndarray) -> Explan
                "params": {**explanation.params, "preprocess": "task"}}
     if explanation.attributions is not None:
         changes["attributions"] = front.to_raw(explanation.attributions, size)
+    if explanation.detections is not None:  # boxes onto the raw image, in their format
+        changes["detections"] = [_detections_onto(front, d, size, explanation.maps.shape[1:3],
+                                                  to_raw=True)
+                                 for d in explanation.detections]
     if explanation.feature_map is not None:  # LIME's segments: -1 where the model sees none
         changes["feature_map"] = np.rint(front.to_raw(
             explanation.feature_map[..., None], size, "nearest", fill=-1)[..., 0]).astype(
             np.int32)
     return dataclasses.replace(explanation, **changes)
+
+
+def _detections_onto(front, found, raw_hw, model_hw, *, to_raw: bool):
+    """Detections moved between a keras-hub task's raw image and the image it takes."""
+    from ._detection._boxes import from_xyxy
+
+    source, target = (model_hw, raw_hw) if to_raw else (raw_hw, model_hw)
+    move = front.boxes_to_raw if to_raw else front.boxes_to_model
+    xyxy = move(found.xyxy(*source), raw_hw, model_hw)
+    return dataclasses.replace(found, boxes=from_xyxy(xyxy, found.bounding_box_format, *target))
+
+
+def _targets_onto_model(front, target, raw_hw, model_hw):
+    """Given target Detections (on the raw image) as the converted image's boxes."""
+    from ._detection import Detections
+
+    if isinstance(target, Detections):
+        return _detections_onto(front, target, raw_hw, model_hw, to_raw=False)
+    if isinstance(target, (list, tuple)) and target and all(
+            isinstance(t, Detections) for t in target):
+        return [_detections_onto(front, t, raw_hw, model_hw, to_raw=False) for t in target]
+    return target
 
 
 def _through_task(method, kind: str):
@@ -87,6 +113,12 @@ def _through_task(method, kind: str):
 
         raw, single = check_images(X, input_shape=None)
         converted = front.convert(raw)
+        if kind == "explain":  # a detector's given boxes are on the raw image too
+            sizes = raw.shape[1:3], converted.shape[1:3]
+            if args:
+                args = (_targets_onto_model(front, args[0], *sizes), *args[1:])
+            elif "target" in kwargs:
+                kwargs["target"] = _targets_onto_model(front, kwargs["target"], *sizes)
         with _inside():
             result = method(self, converted[0] if single else converted, *args, **kwargs)
         return result if kind == "fit" else _raw_explanation(front, result, raw)

@@ -5,6 +5,8 @@ from the masked images the detector was given (on an image of ones with fill 0, 
 image is the mask) and the similarity it returned, keras-hub's own ``predict`` decoding.
 """
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -233,7 +235,7 @@ def test_matlab_drise_takes_one_based_xywh_boxes_and_labels():
 
 # --- keras-hub's RetinaNet: random weights, a tiny ResNet backbone -------------------------
 
-def _retinanet(size=64, seed=0):
+def _retinanet(size=64, seed=0, preprocessor=None):
     keras_hub = pytest.importorskip("keras_hub")
     import keras
 
@@ -247,7 +249,8 @@ def _retinanet(size=64, seed=0):
     backbone = models.RetinaNetBackbone(image_encoder=encoder, min_level=3, max_level=5,
                                         use_p5=False, image_shape=(size, size, 3))
     net = models.RetinaNetObjectDetector(backbone=backbone, num_classes=3,
-                                         pre_logits_num_conv_layers=1)
+                                         pre_logits_num_conv_layers=1,
+                                         preprocessor=preprocessor)
     # keras-hub puts the focal-loss prior (bias -4.6) on the box head, and random box deltas
     # reach exp(8) anchor sizes: scaled down and unbiased, the boxes stay near their anchors
     layer = net.box_head.prediction_layer
@@ -440,10 +443,15 @@ def _spy_tape(net, layer, x, score_of):
 
 def test_gradient_methods_on_retinanet_run_with_detection_targets(retinanet):
     x = _photo(2)
-    for method in ("gradcam++", "layercam", "eigencam", "saliency"):
-        e = explainkit.explain(retinanet, x, [0, 1], method=method)
+    options = {"smoothgrad": {"num_samples": 4}, "integrated_gradients": {"steps": 4}}
+    for method in ("gradcam++", "xgradcam", "layercam", "hirescam", "eigencam", "scorecam",
+                   "saliency", "gradient_input", "smoothgrad", "integrated_gradients"):
+        e = explainkit.explain(retinanet, x, [0, 1], method=method, **options.get(method, {}))
         assert e.task == "detection" and e.maps.shape == (2, 64, 64, 2), method
         assert np.isfinite(e.maps).all() and len(e.detections) == 2
+    for method in ("ablationcam", "guided_backprop", "guided_gradcam", "lime", "rise"):
+        with pytest.raises(ValueError, match="does not explain object detectors"):
+            explainkit.explain(retinanet, x, 0, method=method)
     with pytest.raises(ValueError, match="needs a keras-hub ObjectDetector"):
         explainkit.GradCAM(_retinanet_free_model(), task="detection").fit()
 
@@ -453,3 +461,64 @@ def _retinanet_free_model():
 
     inputs = keras.Input((8, 8, 3))
     return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(inputs)))
+
+
+def test_deletion_of_a_detection_follows_its_similarity():
+    from explainkit import metrics
+
+    f = RegionDetector()
+    image = _ones()
+    ramp = np.arange(SIZE * SIZE, dtype=np.float32).reshape(1, SIZE, SIZE)[..., None]
+    result = metrics.deletion(f, image[None], ramp, target=Detections([BOX], [0]), steps=8,
+                              task="detection")
+    expected = []
+    for m in np.linspace(0, SIZE * SIZE, 9).astype(int):  # delete the m largest ramp pixels
+        deleted = image.copy().reshape(-1)
+        deleted[SIZE * SIZE - m:] = 0
+        expected.append(deleted.reshape(SIZE, SIZE)[REGION].mean())  # IoU 1 x confidence
+    np.testing.assert_allclose(result.curves[0, 0], expected, rtol=1e-6)
+    area = (np.array(expected[:-1]) + np.array(expected[1:])).mean() / 2
+    np.testing.assert_allclose(result.values, [[area]], rtol=1e-6)
+    assert result.params["score"] == "similarity"
+
+
+def test_localisation_takes_the_explained_boxes_as_ground_truth():
+    from explainkit import metrics
+
+    e = DRISE(RegionDetector(second=True), num_masks=256, grid_size=8, random_state=0,
+              score_threshold=0.1).fit().explain(_ones())
+    boxes = np.zeros((1, SIZE, SIZE, 2), bool)
+    boxes[0, REGION[0], REGION[1], 0] = True
+    boxes[0, :8, :8, 1] = True
+    ranked = functools.partial(metrics.relevance_rank_accuracy, random_state=0)
+    for metric in (metrics.pointing_game, metrics.energy_pointing_game, ranked):
+        np.testing.assert_array_equal(metric(e).values, metric(e.maps, boxes).values)
+    assert metrics.pointing_game(e).values.tolist() == [[1.0, 1.0]]
+    with pytest.raises(TypeError, match="masks .* is required"):
+        metrics.pointing_game(e.maps)
+
+
+def test_a_detector_with_a_converter_has_its_boxes_on_the_raw_image():
+    keras_hub = pytest.importorskip("keras_hub")
+    from explainkit._detection import detector
+
+    converter = keras_hub.layers.RetinaNetImageConverter(image_size=(64, 64),
+                                                         crop_to_aspect_ratio=False)
+    preprocessor = keras_hub.models.RetinaNetObjectDetectorPreprocessor(
+        image_converter=converter)
+    net = _retinanet(preprocessor=preprocessor)
+    raw = np.random.default_rng(3).uniform(0, 1, (96, 128, 3)).astype(np.float32)
+    e = DRISE(net, num_masks=32, grid_size=4, random_state=0).fit().explain(raw, 0)
+    assert e.maps.shape == (1, 96, 128, 1)
+    seen = detector(net).detect(np.asarray(converter(raw[None])))  # on the 64 x 64 image
+    best = seen.boxes[0, np.argmax(np.where(seen.valid[0], seen.scores[0], -1))]
+    np.testing.assert_allclose(e.detections[0].xyxy(96, 128), [best * [2, 1.5, 2, 1.5]],
+                               rtol=1e-5, atol=1e-4)  # a plain resize: 128 / 64, 96 / 64
+    given = Detections([[10.0, 20.0, 60.0, 80.0]], [1])
+    again = DRISE(net, num_masks=32, grid_size=4, random_state=0).fit().explain(raw, given)
+    np.testing.assert_allclose(again.detections[0].xyxy(96, 128), given.boxes, rtol=1e-5)
+    # the model saw the box on its own image: [10, 20, 60, 80] / (2, 1.5)
+    seen_box = Detections([[5.0, 20 / 1.5, 30.0, 80 / 1.5]], [1])
+    direct = DRISE(net, num_masks=32, grid_size=4, random_state=0).fit().explain(
+        np.asarray(converter(raw[None]))[0], seen_box)  # 64 x 64: the converter keeps it
+    np.testing.assert_allclose(again.scores, direct.scores, rtol=1e-5)

@@ -66,7 +66,7 @@ def test_bad_targets(cam_net, images, target, options, error, match):
                                         r"\[1, inf\)\. Got 0"),
         ({"batch_size": 2.0}, TypeError, "'batch_size' parameter must be an int"),
         ({"relu": "yes"}, TypeError, "relu must be True or False"),
-        ({"task": "detection"}, ValueError, "'task' parameter must be one of"),
+        ({"task": "clustering"}, ValueError, "'task' parameter must be one of"),
         ({"task": "segmentation"}, ValueError, "does not fit the reduction layer"),
         ({"reduction_fn": "sum"}, TypeError, "reduction_fn must be callable"),
         ({"roi": np.ones((16, 16), bool)}, ValueError, "roi applies to segmentation models"),

@@ -31,7 +31,7 @@ def test_module_surface():
     """Check the public names, and that the package namespace does not export them."""
     import explainkit.matlab as matlab
 
-    assert matlab.__all__ == ["gradCAM", "occlusionSensitivity", "imageLIME"]
+    assert matlab.__all__ == ["gradCAM", "occlusionSensitivity", "imageLIME", "drise"]
     assert not hasattr(explainkit, "gradCAM")
 
 

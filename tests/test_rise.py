@@ -409,7 +409,7 @@ def _f(X):
         (_f, {"mask_value": np.zeros((4, 4, 3))}, ValueError, r"got shape \(4, 4, 3\)"),
         (_f, {"batch_size": 0}, ValueError, "'batch_size' parameter must be 'auto' or an int"),
         (_f, {"progress": "yes"}, TypeError, "progress must be None, True or False"),
-        (_f, {"task": "detection"}, ValueError, "'task' parameter"),
+        (_f, {"task": "clustering"}, ValueError, "'task' parameter"),
         (lambda X: np.full((len(X), 2), np.nan), {}, ValueError, "NaN or Inf scores"),
         ("model.keras", {}, TypeError, "net must be a Keras model, a scikit-learn estimator"),
     ],

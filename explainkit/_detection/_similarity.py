@@ -147,7 +147,11 @@ def resolve(target, batch: Batch, height: int, width: int, *, score_threshold: f
 
 def _given(target, batch: Batch, n: int, height: int, width: int,
            class_count: int | None) -> Targets:
-    """Targets named by the caller: one Detections for all images, or a list, one per image."""
+    """Targets named by the caller: one Detections for all images, or a list, one per image.
+
+    A box's class vector is its ``probabilities`` when it has them (a detection explained
+    before), else one-hot at its label.
+    """
     given = [target] * n if isinstance(target, Detections) else list(target)
     if len(given) != n:
         raise ValueError(
@@ -180,7 +184,10 @@ def _given(target, batch: Batch, n: int, height: int, width: int,
         k = len(d)
         out.boxes[i, :k] = boxes
         out.labels[i, :k] = d.labels
-        if out.vectors is not None:
+        if out.vectors is not None and d.probabilities is not None and (
+                d.probabilities.shape[1] == class_count):  # an explained detection's own
+            out.vectors[i, :k] = d.probabilities
+        elif out.vectors is not None:
             out.vectors[i, np.arange(k), d.labels] = 1.0
         out.valid[i, :k] = True
     out.scores[:] = np.where(out.valid, similarity(out, np.arange(n), batch), np.nan)

@@ -72,6 +72,23 @@ class Front:
             return (-start_h, height + 2 * start_h), (-start_w, width + 2 * start_w)
         return (0, height), (0, width)
 
+    def boxes_to_raw(self, xyxy: np.ndarray, raw_hw: tuple[int, int],
+                     model_hw: tuple[int, int]) -> np.ndarray:
+        """Pixel ``xyxy`` boxes on the model image as boxes on the raw image (the geometry
+        of :meth:`boxes`: raw = offset + model * length / size)."""
+        (row_offset, row_length), (col_offset, col_length) = self.boxes(raw_hw)
+        scale = np.array([col_length / model_hw[1], row_length / model_hw[0]] * 2, np.float32)
+        offset = np.array([col_offset, row_offset] * 2, np.float32)
+        return (np.asarray(xyxy, np.float32) * scale + offset).astype(np.float32)
+
+    def boxes_to_model(self, xyxy: np.ndarray, raw_hw: tuple[int, int],
+                       model_hw: tuple[int, int]) -> np.ndarray:
+        """The inverse of :meth:`boxes_to_raw`."""
+        (row_offset, row_length), (col_offset, col_length) = self.boxes(raw_hw)
+        scale = np.array([col_length / model_hw[1], row_length / model_hw[0]] * 2, np.float32)
+        offset = np.array([col_offset, row_offset] * 2, np.float32)
+        return ((np.asarray(xyxy, np.float32) - offset) / scale).astype(np.float32)
+
     @staticmethod
     def _matrix(raw: int, box: tuple[int, int], size_in: int, method: str) -> np.ndarray:
         """``(raw, size_in)``: each raw pixel sampled from the model axis (0 outside)."""

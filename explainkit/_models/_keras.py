@@ -53,11 +53,12 @@ def as_tensor(x: np.ndarray):
     """``x`` as a tensor for one synchronous call, sharing its memory when TensorFlow can.
 
     ``tf.convert_to_tensor`` always copies a numpy array (a fresh allocation per batch);
-    an aligned, C-contiguous float32 array is shared through DLPack instead. The caller
+    an aligned, C-contiguous, writeable float32 array is shared through DLPack instead. The caller
     must not change ``x`` before the call that uses the tensor has returned.
     """
     if (isinstance(x, np.ndarray) and x.dtype == np.float32 and x.size
-            and x.flags.c_contiguous and x.ctypes.data % ALIGNMENT == 0):
+            and x.flags.c_contiguous and x.flags.writeable  # DLPack exports no read-only
+            and x.ctypes.data % ALIGNMENT == 0):
         return tf.experimental.dlpack.from_dlpack(x.__dlpack__())
     return tf.convert_to_tensor(x)
 

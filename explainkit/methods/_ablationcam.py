@@ -35,6 +35,7 @@ class AblationCAM(BaseCAM):
     """ + cam_example("AblationCAM")
 
     method_name = "ablationcam"
+    explains_detectors = False  # not yet: refused clearly in fit
 
     def __init__(self, net, *, feature_layer="auto", reduction_layer="auto", reduction_fn=None,
                  output=None, reshape=None, output_upsampling="bicubic", relu=True,

@@ -29,6 +29,7 @@ class GuidedBackprop(Saliency):
     """
 
     method_name = "guided_backprop"
+    explains_detectors = False  # not yet: refused clearly in fit
     guided = True
 
     def _attributions(self, images, index, roi_array, roi_mode):

@@ -198,6 +198,11 @@ class LCAM(Explainer):
     # --- structure -------------------------------------------------------------------------
 
     def _validate(self) -> None:
+        from .._detection import is_hub_detector
+
+        if is_hub_detector(self.net):
+            raise ValueError("LCAM does not explain object detectors (it learns a classifier's "
+                             "classes); use Grad-CAM, DRISE or occlusion.")
         check_option("variant", self.variant, VARIANTS)
         if self.variant == "fm" and not _is_zero(self.baseline):
             raise ValueError(

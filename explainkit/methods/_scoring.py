@@ -50,6 +50,10 @@ def fit_scoring(explainer, X):
     task = explainer.task
     explainer._detection = None
     if task == "detection" or (task == "auto" and is_hub_detector(explainer.net)):
+        if not getattr(explainer, "explains_detectors", True):
+            raise ValueError(
+                f"{type(explainer).__name__} does not explain object detectors yet; use "
+                "Grad-CAM (or another CAM), a pixel attribution, DRISE or occlusion.")
         if not is_hub_detector(explainer.net):
             raise ValueError(
                 "task='detection' with a gradient method needs a keras-hub ObjectDetector "

@@ -399,7 +399,13 @@ engine_options, images_per_batch, on_error
     """
     from .._dataset import is_dataset
     from .._dataset._runner import load_net
+    from .._detection import is_hub_detector
 
+    if task == "detection" or is_hub_detector(net):
+        raise ValueError(
+            "compare does not take object detectors yet; explain with DRISE, occlusion or "
+            "the gradient methods and score each Explanation with the metrics (deletion, "
+            "insertion, average_drop, pointing_game, ... take a detector's Explanation).")
     if not (is_dataset(X) or output_dir is not None or engine != "local"):
         net = load_net(net)  # a model file or factory, as on a data set
     if is_dataset(X) or output_dir is not None or engine != "local":

@@ -24,7 +24,7 @@ from .._seeds import ImageSeeds, generators
 from .._validation import check_int, check_option
 from ._maps import as_maps, per_target
 from ._result import MetricResult
-from ._scoring import Scorer, run
+from ._scoring import DetectionScorer, Scorer, run
 
 CORRELATIONS = ("pearson", "spearman")
 
@@ -101,6 +101,20 @@ def setup(net, X, maps, target, *, output, task, roi, score, class_names, batch_
     An Explanation's targets, output, task and class names are the defaults.
     """
     array, single, explanation = as_maps(maps)
+    if _is_detection(net, explanation, task):
+        box_format = None if explanation is None else explanation.params.get(
+            "bounding_box_format")
+        scorer = DetectionScorer(net, X, batch_size=batch_size, progress=progress,
+                                 bounding_box_format=box_format)
+        if target is None and explanation is not None:
+            target = explanation.detections
+        if target is None:
+            raise ValueError(
+                "A detector's metric follows target detections: pass the Explanation (its "
+                "detections), or target= a rank, ranks or explainkit.Detections.")
+        check_maps(array, scorer.images)
+        classes, _ = scorer.resolve(target, num_targets=array.shape[-1])
+        return scorer, array, single, classes
     if explanation is not None:
         if target is None:
             target = explanation.targets
@@ -117,6 +131,14 @@ def setup(net, X, maps, target, *, output, task, roi, score, class_names, batch_
     check_maps(array, scorer.images)
     classes, _ = scorer.resolve(target, num_targets=array.shape[-1])
     return scorer, array, single, classes
+
+
+def _is_detection(net, explanation, task) -> bool:
+    """Whether the metric scores detections (a detector's Explanation, or a detector)."""
+    from .._detection import is_hub_detector
+
+    return (task == "detection" or (explanation is not None and explanation.task == "detection")
+            or (task == "auto" and is_hub_detector(net)))
 
 
 def check_maps(maps: np.ndarray, images: np.ndarray) -> None:

@@ -9,7 +9,9 @@ Each metric takes ``maps`` (an :class:`~explainkit.Explanation` or an array ``(N
   ``y_min <= row < y_max``) and clipped to the image: a numeric array ``(N, 4)`` (one box
   per image) or a list of N numeric arrays ``(M_i, 4)`` (the union of an image's boxes).
 
-A region with no pixel (also after clipping boxes) is an error.
+A region with no pixel (also after clipping boxes) is an error. For a detector's
+Explanation ``masks`` may be None: each map's ground truth is then the box of the detection
+it explains (targets an image lacks, NaN maps, get NaN values).
 """
 
 from __future__ import annotations
@@ -107,6 +109,36 @@ def as_masks(masks, shape: tuple[int, int, int, int]) -> np.ndarray:
     return array
 
 
+def regions_of(masks, array: np.ndarray, explanation) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(regions (N, H, W, 1 or K), padding (N, K) bool or None)`` for a metric's call.
+
+    ``masks=None`` with a detector's Explanation: each target's own box (half-open, as
+    boxes here), padding targets marked (their regions are the whole image).
+    """
+    if masks is not None:
+        return as_masks(masks, array.shape), None
+    if explanation is None or explanation.detections is None:
+        raise TypeError(
+            "masks (the ground truth) is required, unless maps is a detector's Explanation "
+            "(whose explained boxes are then the ground truth).")
+    n, height, width, k = array.shape
+    rows, cols = np.arange(height)[:, None], np.arange(width)[None, :]
+    regions = np.ones((n, height, width, k), dtype=bool)
+    padding = np.ones((n, k), dtype=bool)
+    for i, found in enumerate(explanation.detections):
+        for t, (x0, y0, x1, y1) in enumerate(found.xyxy(height, width)):
+            regions[i, :, :, t] = (rows >= y0) & (rows < y1) & (cols >= x0) & (cols < x1)
+            padding[i, t] = False
+            if not regions[i, :, :, t].any():
+                raise ValueError(f"the box of detection {t} of image {i} covers no pixel.")
+    return regions, padding
+
+
+def _padded(values: np.ndarray, padding: np.ndarray | None) -> np.ndarray:
+    """``values`` ``(N, K)`` with NaN for the padding targets of a detector's Explanation."""
+    return values if padding is None else np.where(padding, np.nan, values)
+
+
 def _check_tolerance(tolerance) -> float:
     if isinstance(tolerance, bool) or not isinstance(tolerance, numbers.Real):
         raise TypeError(
@@ -126,7 +158,7 @@ def _check_random_state(random_state) -> np.random.Generator:
         f"{random_state!r}.")
 
 
-def pointing_game(maps, masks, *, tolerance: float = 15) -> MetricResult:
+def pointing_game(maps, masks=None, *, tolerance: float = 15) -> MetricResult:
     """A hit (1.0) when the map's maximum lies within ``tolerance`` pixels of the region.
 
     The distance is the Euclidean distance between pixel centres (0 inside the region).
@@ -137,8 +169,9 @@ def pointing_game(maps, masks, *, tolerance: float = 15) -> MetricResult:
     ----------
     maps : Explanation or ndarray, shape (N, H, W) or (N, H, W, K)
         The explanations.
-    masks : ndarray or list
-        The ground truth: boolean masks or boxes (see the module docstring).
+    masks : ndarray or list, optional
+        The ground truth: boolean masks or boxes (see the module docstring); None for a
+        detector's Explanation (each detection's box).
     tolerance : float, default=15
         The largest distance in pixels that still counts as a hit (>= 0).
 
@@ -163,8 +196,8 @@ def pointing_game(maps, masks, *, tolerance: float = 15) -> MetricResult:
     array([0.])
     """
     tolerance = _check_tolerance(tolerance)
-    array, single, _ = as_maps(maps)
-    regions = as_masks(masks, array.shape)
+    array, single, explanation = as_maps(maps)
+    regions, padding = regions_of(masks, array, explanation)
     distance = np.stack(
         [np.stack([distance_transform_edt(~regions[i, :, :, k])
                    for k in range(regions.shape[3])], axis=-1)
@@ -172,12 +205,12 @@ def pointing_game(maps, masks, *, tolerance: float = 15) -> MetricResult:
     peak = array.max(axis=(1, 2), keepdims=True)
     hits = ((array == peak) & (distance <= tolerance)).any(axis=(1, 2))
     constant = array.min(axis=(1, 2)) == peak[:, 0, 0]
-    values = (hits & ~constant).astype(np.float64)
+    values = _padded((hits & ~constant).astype(np.float64), padding)
     return MetricResult("pointing_game", per_target(values, single), higher_is_better=True,
                         params={"tolerance": tolerance})
 
 
-def energy_pointing_game(maps, masks) -> MetricResult:
+def energy_pointing_game(maps, masks=None) -> MetricResult:
     """The share of the positive map energy inside the region.
 
     ``sum(max(map, 0) * mask) / sum(max(map, 0))``, in [0, 1]; a map with no positive value
@@ -187,8 +220,9 @@ def energy_pointing_game(maps, masks) -> MetricResult:
     ----------
     maps : Explanation or ndarray, shape (N, H, W) or (N, H, W, K)
         The explanations.
-    masks : ndarray or list
-        The ground truth: boolean masks or boxes (see the module docstring).
+    masks : ndarray or list, optional
+        The ground truth: boolean masks or boxes (see the module docstring); None for a
+        detector's Explanation (each detection's box).
 
     Returns
     -------
@@ -200,17 +234,18 @@ def energy_pointing_game(maps, masks) -> MetricResult:
     H. Wang et al., "Score-CAM: Score-Weighted Visual Explanations for Convolutional
     Neural Networks", CVPR Workshops 2020.
     """
-    array, single, _ = as_maps(maps)
-    regions = as_masks(masks, array.shape)
+    array, single, explanation = as_maps(maps)
+    regions, padding = regions_of(masks, array, explanation)
     positive = np.maximum(array, 0).astype(np.float64)
     total = positive.sum(axis=(1, 2))
     inside = (positive * regions).sum(axis=(1, 2))
-    values = np.divide(inside, total, out=np.zeros_like(total), where=total > 0)
+    values = _padded(np.divide(inside, total, out=np.zeros_like(total), where=total > 0),
+                     padding)
     return MetricResult("energy_pointing_game", per_target(values, single),
                         higher_is_better=True, params={})
 
 
-def relevance_rank_accuracy(maps, masks, *, random_state=None) -> MetricResult:
+def relevance_rank_accuracy(maps, masks=None, *, random_state=None) -> MetricResult:
     """The share of the map's top-M pixels inside the region, M = the region's pixel count.
 
     Pixels tied at the cut are chosen uniformly at random (``random_state``), so that
@@ -221,8 +256,9 @@ def relevance_rank_accuracy(maps, masks, *, random_state=None) -> MetricResult:
     ----------
     maps : Explanation or ndarray, shape (N, H, W) or (N, H, W, K)
         The explanations.
-    masks : ndarray or list
-        The ground truth: boolean masks or boxes (see the module docstring).
+    masks : ndarray or list, optional
+        The ground truth: boolean masks or boxes (see the module docstring); None for a
+        detector's Explanation (each detection's box).
     random_state : int, numpy.random.Generator or None
         Breaks ties at the cut; an int makes the result reproducible.
 
@@ -236,9 +272,9 @@ def relevance_rank_accuracy(maps, masks, *, random_state=None) -> MetricResult:
     L. Arras, A. Osman and W. Samek, "CLEVR-XAI: A benchmark dataset for the ground truth
     evaluation of neural network explanations", Information Fusion 81, 2022.
     """
-    array, single, _ = as_maps(maps)
+    array, single, explanation = as_maps(maps)
     rngs = generators(random_state, len(array), _check_random_state)
-    regions = as_masks(masks, array.shape)
+    regions, padding = regions_of(masks, array, explanation)
     n_images, height, width, n_targets = array.shape
     values = np.zeros((n_images, n_targets))
     for i in range(n_images):
@@ -255,5 +291,6 @@ def relevance_rank_accuracy(maps, masks, *, random_state=None) -> MetricResult:
                 # The number of region pixels among `needed` tied pixels drawn at random.
                 tied_in = int(rngs[i].hypergeometric(tied_in, tied_out, needed))
             values[i, k] = (int((above & region).sum()) + tied_in) / size
+    values = _padded(values, padding)
     return MetricResult("relevance_rank_accuracy", per_target(values, single),
                         higher_is_better=True, params={"random_state": random_state})

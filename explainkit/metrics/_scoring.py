@@ -165,3 +165,50 @@ def run(scorer: Scorer, perturbations: list[Perturbations], *, desc: str = "metr
     """Score every plan's items (each for its image's ``classes``) in shared mini-batches."""
     return execute(perturbations, scorer.scores, batch_size=scorer.batch_size,
                    image_shape=scorer.images.shape[1:], progress=scorer.progress, desc=desc)
+
+
+class DetectionScorer:
+    """A detector and its images, scored for their target detections (the detection task).
+
+    The score of a perturbed image for target ``t`` is D-RISE's similarity of its
+    detections to ``t`` (box overlap x class-score cosine x objectness), as the methods
+    score it; "classes" are the targets' positions ``0..T-1``.
+    """
+
+    score = "similarity"
+    task = "detection"
+    output_label = None
+
+    def __init__(self, net, X, *, batch_size="auto", progress=None, bounding_box_format=None):
+        from .._detection import DetectionTask, detector
+
+        check_batch_size(batch_size)
+        if progress is not None and not isinstance(progress, bool):
+            raise TypeError(f"progress must be None, True or False; got {progress!r}.")
+        self.detection = DetectionTask(detector(net, bounding_box_format))
+        self.images, _ = check_images(X, input_shape=self.detection.input_shape)
+        self.batch_size = images_per_call(batch_size, self.images[0].nbytes)
+        self.progress = progress
+
+    def resolve(self, target, *, num_targets: int | None = None) -> tuple[np.ndarray, bool]:
+        """``(positions (N, T), single)``: the target detections resolved on the images."""
+        import numbers
+
+        self.targets, self.base = self.detection.targets(self.images, target,
+                                                         batch_size=self.batch_size)
+        n, t = self.targets.valid.shape
+        if num_targets is not None and t != num_targets:
+            raise ValueError(
+                f"target gives {t} detections per image but the maps have {num_targets}; "
+                "pass the Explanation, or one target detection per map.")
+        single = isinstance(target, numbers.Integral) and not isinstance(target, bool)
+        return np.tile(np.arange(t, dtype=np.int32), (n, 1)), single
+
+    def base_scores(self, classes: np.ndarray) -> np.ndarray:
+        """``(N, T)`` similarities of the unperturbed images (NaN for padding targets)."""
+        return np.take_along_axis(self.base, classes, axis=1)
+
+    def scores(self, batch: np.ndarray, image_ids: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """``(B,)`` similarities of perturbed images to their target (one detector call)."""
+        values = self.detection.scores(batch, image_ids, self.targets)
+        return values[np.arange(len(values)), classes.astype(np.intp)]
