@@ -21,8 +21,11 @@ One warm process; each method makes a first call (tracing), then all are timed i
   "auto" gives; the fastest is the floor. It makes no masks, builds no image and compares
   no detection: a lower bound on any D-RISE.
 
-Target of the issue: explainkit / floor <= 1.10. The map is checked against the one summed
-from the floor's own detections of the same masked images (the definition).
+Target of the issue: explainkit / floor <= 1.10. The map is compared with the one summed
+from the floor's own detections of the same masked images. ``predict`` returns labels and
+confidences only, so that reference weighs a mask with one-hot classes and the confidence
+as objectness, where explainkit uses the kept boxes' class scores (cosine): close, not equal
+(the exact definition is tested in tests/test_drise.py).
 """
 
 from __future__ import annotations
