@@ -100,3 +100,25 @@ def run_python(*args, timeout=600) -> subprocess.CompletedProcess:
         check=False, cwd=ROOT,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MPLBACKEND": "Agg"},
     )  # fmt: skip
+
+
+def spy_tape(net, layer, x, score_of):
+    """The output of ``layer`` in ``net``'s own eager call and the gradient of the score at
+    it: the layer's call is wrapped (here, for this call only) to keep its output."""
+    import tensorflow as tf
+
+    kept, original = [], layer.call
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        kept.append(out)
+        return out
+
+    object.__setattr__(layer, "call", spy)
+    try:
+        with tf.GradientTape() as tape:
+            score = score_of(net(tf.convert_to_tensor(x), training=False))
+    finally:
+        object.__delattr__(layer, "call")
+    out = kept[-1][0] if isinstance(kept[-1], (tuple, list)) else kept[-1]
+    return out.numpy(), tape.gradient(score, out).numpy()

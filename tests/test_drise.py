@@ -397,6 +397,7 @@ def _iou_by_hand(box, boxes):
 @pytest.mark.parametrize("feature_layer", ["auto", "P4"])
 def test_gradcam_of_a_detection_is_a_tape_over_its_matched_anchors(retinanet, feature_layer):
     import tensorflow as tf
+    from conftest import spy_tape
 
     from explainkit._models._keras import adapter
 
@@ -413,32 +414,12 @@ def test_gradcam_of_a_detection_is_a_tape_over_its_matched_anchors(retinanet, fe
     matched = _iou_by_hand(box, _decoded_anchor_boxes(retinanet, x)[0]) >= 0.5
     assert matched.sum() >= 1 and e.targets.tolist() == [[label]]
     layer = adapter(retinanet).graph((64, 64, 3)).find(explainer.feature_layer_, "layer").layer
-    A, G = _spy_tape(retinanet, layer, x, lambda out: tf.reduce_sum(
+    A, G = spy_tape(retinanet, layer, x, lambda out: tf.reduce_sum(
         tf.boolean_mask(out["cls_logits"][0, :, label], matched)))
     expected = np.maximum(np.einsum("nhwk,nk->nhw", A, G.mean(axis=(1, 2))), 0)
     np.testing.assert_allclose(e.maps[..., 0], expected, rtol=1e-4,
                                atol=1e-5 * max(expected.max(), 1e-6))
     np.testing.assert_allclose(e.detections[0].xyxy(64, 64), [box], rtol=1e-5, atol=1e-4)
-
-
-def _spy_tape(net, layer, x, score_of):
-    """``layer``'s output in the model's own eager call and the score's gradient there."""
-    import tensorflow as tf
-
-    kept, original = [], layer.call
-
-    def spy(*args, **kwargs):
-        out = original(*args, **kwargs)
-        kept.append(out)
-        return out
-
-    object.__setattr__(layer, "call", spy)
-    try:
-        with tf.GradientTape() as tape:
-            score = score_of(net(tf.convert_to_tensor(x), training=False))
-    finally:
-        object.__delattr__(layer, "call")
-    return kept[-1].numpy(), tape.gradient(score, kept[-1]).numpy()
 
 
 def test_gradient_methods_on_retinanet_run_with_detection_targets(retinanet):

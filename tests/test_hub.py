@@ -13,6 +13,7 @@ import keras_hub
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import spy_tape
 
 import explainkit
 from explainkit import visualize
@@ -134,26 +135,6 @@ def test_no_gradient_at_the_feature_layer_warns_and_compare_marks_it(vit):
     assert "gradcam †" in comparison.table() and "gradcam++ †" not in comparison.table()
 
 
-def _spy_tape(net, layer, x, score_of):
-    """The output of ``layer`` in ``net``'s own eager call and the gradient of the score at
-    it: the layer's call is wrapped (here, for this call only) to keep its output."""
-    kept, original = [], layer.call
-
-    def spy(*args, **kwargs):
-        out = original(*args, **kwargs)
-        kept.append(out)
-        return out
-
-    object.__setattr__(layer, "call", spy)
-    try:
-        with tf.GradientTape() as tape:
-            score = score_of(net(tf.convert_to_tensor(x), training=False))
-    finally:
-        object.__delattr__(layer, "call")
-    out = kept[-1][0] if isinstance(kept[-1], (tuple, list)) else kept[-1]
-    return out.numpy(), tape.gradient(score, out).numpy()
-
-
 def _deit():
     keras.utils.set_random_seed(1)
     backbone = M.DeiTBackbone(image_shape=(32, 32, 3), patch_size=8, num_layers=2,
@@ -200,7 +181,7 @@ def test_automatic_maps_match_a_tape_at_the_reported_layer(build, segmentation, 
     def score_of(out):  # a class's logit; segmentation: summed over every pixel
         return tf.reduce_sum(out[..., 1], axis=(1, 2)) if segmentation else out[:, 1]
 
-    A, G = _spy_tape(net, layer, x, score_of)
+    A, G = spy_tape(net, layer, x, score_of)
     if A.ndim == 3:  # tokens: the prefix dropped, the rest a 4x4 grid
         assert explainer.feature_grid_ == (4, 4)
         A, G = (t[:, prefix:].reshape(2, 4, 4, -1) for t in (A, G))
