@@ -27,6 +27,7 @@ def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanat
         ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
         "scorecam", "ablationcam", "cam", "guided_gradcam"), the pixel attributions
         ("saliency", "gradient_input", "smoothgrad", "integrated_gradients",
+        "expected_gradients",
         "guided_backprop"), the black-box methods ("occlusion", "lime", "rise") and
         "lcam" (trained on ``X`` and its predictions).
     **options

@@ -11,7 +11,8 @@ from pathlib import Path
 #: answers without importing the methods); "all" = MATLAB's three, "cams" = the CAM family.
 METHOD_NAMES = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
                 "scorecam", "ablationcam", "cam", "guided_gradcam", "saliency",
-                "gradient_input", "smoothgrad", "integrated_gradients", "guided_backprop",
+                "gradient_input", "smoothgrad", "integrated_gradients", "expected_gradients",
+                "guided_backprop",
                 "occlusion", "lime", "rise", "lcam", "drise")
 
 

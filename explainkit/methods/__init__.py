@@ -4,7 +4,7 @@ White box (a Keras model's activations, and gradients where named): the CAM fami
 Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiRes-CAM (one forward and backward pass),
 Eigen-CAM and CAM (forward only), Score-CAM and Ablation-CAM (extra forward passes).
 Pixel attributions (input gradients of a Keras model): saliency, gradient x input,
-SmoothGrad, Integrated Gradients, guided backpropagation and Guided Grad-CAM.
+SmoothGrad, Integrated Gradients, expected gradients, guided backpropagation and Guided Grad-CAM.
 Learned: L-CAM (an attention module trained on the frozen classifier; one pass to explain).
 Black box (only predictions, any predictor): occlusion sensitivity, image LIME and RISE;
 for object detectors, D-RISE.
@@ -15,6 +15,7 @@ from ._cam import BaseCAM
 from ._classic_cam import CAM
 from ._drise import DRISE, drise
 from ._eigencam import EigenCAM
+from ._expected_gradients import ExpectedGradients
 from ._gradcam import GradCAM, gradcam
 from ._gradcam_plusplus import GradCAMPlusPlus
 from ._gradient_input import GradientInput
@@ -40,6 +41,7 @@ __all__ = [
     "AblationCAM",
     "BaseCAM",
     "EigenCAM",
+    "ExpectedGradients",
     "GradCAM",
     "GradCAMPlusPlus",
     "GradientInput",

@@ -143,14 +143,17 @@ class PixelAttribution(Explainer):
         return kinds, ids, out
 
     def _mean_gradients(self, images, resolved, roi_array, roi_mode, count: int, build,
-                        progress=None, desc: str = "", square: bool = False, extra=()):
+                        progress=None, desc: str = "", square: bool = False, extra=(),
+                        weigh=None):
         """The mean over ``count`` copies per image of ``d score / d copy`` (or its square).
 
         Copies are numbered sample-major (copy ``j`` of image ``i`` is item
         ``j * N + i``); ``build(images_ids, copies, out)`` writes them into the reused
         batch buffer. ``extra`` are builds ``f(image_ids, out)`` of further copies per image
         (the unchanged image, a baseline) whose scores only are wanted: forward only, they
-        ride along in the first gradient calls instead of calls of their own. Returns
+        ride along in the first gradient calls instead of calls of their own.
+        ``weigh(image_ids, copies, gradients)`` returns each copy's gradients weighted
+        (expected gradients' ``x - baseline``) before they are summed. Returns
         ``(N, H, W, C, K)`` and the ``(N, len(extra), K)`` scores of the extra copies.
         """
         n = len(images)
@@ -178,6 +181,8 @@ class PixelAttribution(Explainer):
                     gradients, _, _ = function(batch, resolved[ids], roi_array[ids])
                 if square:
                     gradients = np.square(gradients)
+                if weigh is not None:
+                    gradients = weigh(ids, copies, gradients)
                 for i in np.unique(ids):  # a few images per batch: sums, not np.add.at
                     total[i] += gradients[ids == i].sum(axis=0, dtype=np.float64)
         if pending:  # more extra items than copies (one copy per image, several extras)
