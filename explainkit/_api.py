@@ -28,7 +28,8 @@ def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanat
         "scorecam", "ablationcam", "cam", "guided_gradcam"), the pixel attributions
         ("saliency", "gradient_input", "smoothgrad", "integrated_gradients",
         "expected_gradients",
-        "guided_backprop"), the black-box methods ("occlusion", "lime", "rise") and
+        "guided_backprop"), the black-box methods ("occlusion", "lime", "rise",
+        "kernel_shap", "partition_shap") and
         "lcam" (trained on ``X`` and its predictions).
     **options
         The method's parameters (e.g. ``feature_layer=...``); ``roi`` is passed to

@@ -55,6 +55,9 @@ class Explanation:
     completeness_gap : ndarray, shape (N, K), or None
         Integrated Gradients: ``sum(attributions) - (f(x) - f(baseline))`` per image and
         target (0 for exact integration).
+    base_values : ndarray, shape (N, K), or None
+        SHAP values (Kernel, Partition SHAP): the score with every feature hidden; the
+        values add up to ``scores - base_values`` (efficiency).
     detections : list of Detections, or None
         Detection (D-RISE): per image, the :class:`~explainkit.Detections` explained, in
         the order of the maps' last axis.
@@ -78,6 +81,7 @@ class Explanation:
     feature_importance: list | None = None
     attributions: np.ndarray | None = None
     completeness_gap: np.ndarray | None = None
+    base_values: np.ndarray | None = None
     params: dict = field(default_factory=dict)
     detections: list | None = None
 
@@ -116,7 +120,7 @@ class Explanation:
 
 #: The fields of an Explanation with one entry per image (along axis 0).
 _PER_IMAGE = ("maps", "targets", "scores", "images", "target_names", "feature_map",
-              "attributions", "completeness_gap")
+              "attributions", "completeness_gap", "base_values")
 
 #: The fields of an Explanation that are lists with one entry per image.
 _PER_IMAGE_LISTS = ("feature_importance", "detections")

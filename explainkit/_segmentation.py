@@ -1,8 +1,10 @@
-"""Feature maps for LIME: integer label images whose labels are 0, 1, ..., F - 1."""
+"""Feature maps for LIME and KernelSHAP: integer label images labelled 0, 1, ..., F - 1."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ._validation import check_option, warn
 
 #: Named feature maps: SLIC0 superpixels (MATLAB's ``superpixels`` default), SLIC with a
 #: fixed compactness, and a grid of near-square cells.
@@ -88,3 +90,74 @@ def custom(segmentation, image: np.ndarray) -> np.ndarray:
             f"dtype {labels.dtype}."
         )
     return consecutive(labels)[0]
+
+
+def check_segmentation(segmentation) -> None:
+    """Check a ``segmentation`` parameter: a name, a function or an integer label image."""
+    if isinstance(segmentation, str):
+        check_option("segmentation", segmentation, SEGMENTATIONS)
+    elif not callable(segmentation):
+        labels = np.asarray(segmentation)
+        if not np.issubdtype(labels.dtype, np.integer):
+            raise TypeError(
+                "The 'segmentation' parameter must be 'superpixels', 'slic', 'grid', a "
+                "function of an image or an integer label image; got an array of dtype "
+                f"{labels.dtype}."
+            )
+
+
+def feature_maps(images: np.ndarray, segmentation, num_features: int, *,
+                 method: str) -> tuple[np.ndarray, list[int]]:
+    """``(N, H, W)`` int32 feature maps labelled 0..F-1 of ``images`` and each image's F.
+
+    ``segmentation`` is a name of :data:`SEGMENTATIONS` (aiming at ``num_features``), a
+    function of one image or a label image ``(H, W)`` / ``(N, H, W)``; ``method`` names
+    the caller in the error raised when an image gets a single feature.
+    """
+    n, height, width, _ = images.shape
+    if isinstance(segmentation, str):
+        if num_features > height * width:
+            raise ValueError(
+                f"num_features={num_features} is more than the {height * width} "
+                f"pixels of the images ({height} x {width})."
+            )
+        if segmentation == "grid":
+            features = np.broadcast_to(grid(height, width, num_features), (n, height, width))
+            counts = [int(np.prod(grid_shape(height, width, num_features)))] * n
+        else:
+            adaptive = segmentation == "superpixels"
+            features = np.stack([superpixels(image, num_features, adaptive=adaptive)
+                                 for image in images])
+            counts = [int(f.max()) + 1 for f in features]
+    elif callable(segmentation):
+        features = np.stack([custom(segmentation, image) for image in images])
+        counts = [int(f.max()) + 1 for f in features]
+    else:
+        labels = np.asarray(segmentation)
+        if labels.shape not in ((height, width), (n, height, width)):
+            raise ValueError(
+                f"segmentation as a label image must have shape {(height, width)} (or "
+                f"{(n, height, width)}, one per image); got shape {labels.shape}."
+            )
+        relabelled = [consecutive(f) for f in np.broadcast_to(labels, (n, height, width))]
+        features = np.stack([f for f, _ in relabelled])
+        counts = [count for _, count in relabelled]
+    if min(counts) < 2:
+        raise ValueError(
+            f"segmentation={_describe(segmentation)} produced a single feature for an "
+            f"image; {method} needs at least 2. Use segmentation='grid' or a label image."
+        )
+    if isinstance(segmentation, str) and min(counts) < num_features / 2:
+        warn(
+            f"segmentation={segmentation!r} produced {min(counts)} features for an image, "
+            f"far fewer than num_features={num_features}; using {min(counts)}."
+        )
+    return features, counts
+
+
+def _describe(segmentation) -> str:
+    if isinstance(segmentation, str):
+        return repr(segmentation)
+    if callable(segmentation):
+        return repr(getattr(segmentation, "__name__", type(segmentation).__name__))
+    return "<label image>"

@@ -13,7 +13,7 @@ METHOD_NAMES = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eig
                 "scorecam", "ablationcam", "cam", "guided_gradcam", "saliency",
                 "gradient_input", "smoothgrad", "integrated_gradients", "expected_gradients",
                 "guided_backprop",
-                "occlusion", "lime", "rise", "lcam", "drise")
+                "occlusion", "lime", "rise", "kernel_shap", "partition_shap", "lcam", "drise")
 
 
 METHOD_GROUPS = {

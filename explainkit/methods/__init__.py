@@ -6,7 +6,8 @@ Eigen-CAM and CAM (forward only), Score-CAM and Ablation-CAM (extra forward pass
 Pixel attributions (input gradients of a Keras model): saliency, gradient x input,
 SmoothGrad, Integrated Gradients, expected gradients, guided backpropagation and Guided Grad-CAM.
 Learned: L-CAM (an attention module trained on the frozen classifier; one pass to explain).
-Black box (only predictions, any predictor): occlusion sensitivity, image LIME and RISE;
+Black box (only predictions, any predictor): occlusion sensitivity, image LIME, RISE,
+Kernel SHAP and Partition SHAP;
 for object detectors, D-RISE.
 """
 
@@ -24,9 +25,11 @@ from ._guided_gradcam import GuidedGradCAM
 from ._hirescam import HiResCAM
 from ._integrated_gradients import IntegratedGradients
 from ._layercam import LayerCAM
+from ._kernel_shap import KernelSHAP
 from ._lcam import LCAM
 from ._lime import ImageLIME, image_lime
 from ._occlusion import OcclusionSensitivity, occlusion_sensitivity
+from ._partition_shap import PartitionSHAP
 from ._pixel import PixelAttribution
 from ._rise import RISE
 from ._saliency import Saliency
@@ -50,9 +53,11 @@ __all__ = [
     "HiResCAM",
     "ImageLIME",
     "IntegratedGradients",
+    "KernelSHAP",
     "LCAM",
     "LayerCAM",
     "OcclusionSensitivity",
+    "PartitionSHAP",
     "PixelAttribution",
     "RISE",
     "Saliency",

@@ -12,7 +12,7 @@ from .._batching import batches, images_per_call
 from .._explanation import Explanation
 from .._image import upsample
 from .._perturbation import Perturbations, execute
-from .._segmentation import SEGMENTATIONS, consecutive, custom, grid, grid_shape, superpixels
+from .._segmentation import check_segmentation, feature_maps, grid_shape
 from .._validation import check_images, check_int, check_option, warn
 from ._blackbox import BlackBoxExplainer
 
@@ -249,63 +249,14 @@ default="superpixels"
         check_int("num_features", self.num_features, minimum=2)
         check_int("num_samples", self.num_samples, minimum=2)
         check_option("model", self.model, SURROGATES)
-        if isinstance(self.segmentation, str):
-            check_option("segmentation", self.segmentation, SEGMENTATIONS)
-        elif not callable(self.segmentation):
-            labels = np.asarray(self.segmentation)
-            if not np.issubdtype(labels.dtype, np.integer):
-                raise TypeError(
-                    "The 'segmentation' parameter must be 'superpixels', 'slic', 'grid', a "
-                    "function of an image or an integer label image; got an array of dtype "
-                    f"{labels.dtype}."
-                )
+        check_segmentation(self.segmentation)
         _check_random_state(self.random_state)
         self._check_common()
         return self
 
     def _feature_maps(self, images: np.ndarray) -> tuple[np.ndarray, list[int]]:
         """``(N, H, W)`` int32 feature maps labelled 0..F-1 and each image's F."""
-        n, height, width, _ = images.shape
-        segmentation = self.segmentation
-        if isinstance(segmentation, str):
-            if self.num_features > height * width:
-                raise ValueError(
-                    f"num_features={self.num_features} is more than the {height * width} "
-                    f"pixels of the images ({height} x {width})."
-                )
-            if segmentation == "grid":
-                features = np.broadcast_to(grid(height, width, self.num_features),
-                                           (n, height, width))
-                counts = [int(np.prod(grid_shape(height, width, self.num_features)))] * n
-            else:
-                adaptive = segmentation == "superpixels"
-                features = np.stack([superpixels(image, self.num_features, adaptive=adaptive)
-                                     for image in images])
-                counts = [int(f.max()) + 1 for f in features]
-        elif callable(segmentation):
-            features = np.stack([custom(segmentation, image) for image in images])
-            counts = [int(f.max()) + 1 for f in features]
-        else:
-            labels = np.asarray(segmentation)
-            if labels.shape not in ((height, width), (n, height, width)):
-                raise ValueError(
-                    f"segmentation as a label image must have shape {(height, width)} (or "
-                    f"{(n, height, width)}, one per image); got shape {labels.shape}."
-                )
-            relabelled = [consecutive(f) for f in np.broadcast_to(labels, (n, height, width))]
-            features = np.stack([f for f, _ in relabelled])
-            counts = [count for _, count in relabelled]
-        if min(counts) < 2:
-            raise ValueError(
-                f"segmentation={_describe(segmentation)} produced a single feature for an "
-                "image; LIME needs at least 2. Use segmentation='grid' or a label image."
-            )
-        if isinstance(segmentation, str) and min(counts) < self.num_features / 2:
-            warn(
-                f"segmentation={segmentation!r} produced {min(counts)} features for an image, "
-                f"far fewer than num_features={self.num_features}; using {min(counts)}."
-            )
-        return features, counts
+        return feature_maps(images, self.segmentation, self.num_features, method="LIME")
 
     def explain(self, X, target=None, *, roi=None) -> Explanation:
         """LIME maps of ``X`` for ``target``.
@@ -386,14 +337,6 @@ default="superpixels"
             feature_importance=[imp.astype(np.float32) for imp in importance],
             output=self._output_label(images.shape[1:]),
         )  # fmt: skip
-
-
-def _describe(segmentation) -> str:
-    if isinstance(segmentation, str):
-        return repr(segmentation)
-    if callable(segmentation):
-        return repr(getattr(segmentation, "__name__", type(segmentation).__name__))
-    return "<label image>"
 
 
 def image_lime(net, X, target=None, *, num_features: int = 49, num_samples: int = 2048,
