@@ -27,10 +27,9 @@ def explain(net, X, target=None, method: str = "gradcam", **options) -> Explanat
         ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
         "scorecam", "ablationcam", "cam", "guided_gradcam"), the pixel attributions
         ("saliency", "gradient_input", "smoothgrad", "integrated_gradients",
-        "expected_gradients",
-        "guided_backprop"), the black-box methods ("occlusion", "lime", "rise",
-        "kernel_shap", "partition_shap") and
-        "lcam" (trained on ``X`` and its predictions).
+        "expected_gradients", "guided_backprop", "lrp"), the black-box methods
+        ("occlusion", "lime", "rise", "kernel_shap", "partition_shap") and "lcam"
+        (trained on ``X`` and its predictions).
     **options
         The method's parameters (e.g. ``feature_layer=...``); ``roi`` is passed to
         ``explain``.

@@ -20,6 +20,7 @@ import keras
 import tensorflow as tf
 
 from ._graph import LayerCall, LayerGraph, ends_in_relu, positive_gradients, pre_activation
+from ._lrp_rules import Rules
 
 _LOCK = threading.Lock()
 _LOCAL = threading.local()
@@ -165,25 +166,29 @@ def probe(model, image_shape: tuple) -> LayerGraph:
 
 
 def capture_forward(model, x, capture: dict, logits_of: str | None = None,
-                    guided: bool = False, replace: dict | None = None):
+                    guided: bool | Rules = False, replace: dict | None = None):
     """Call ``model`` on ``x``: ``(outputs of the captured layers, the model's output)``.
 
     ``capture`` maps paths to layers; the layer at ``logits_of`` is captured before its
     activation. ``guided``: every ReLU layer (or fused ReLU) lets only positive gradients
-    back; ReLUs applied as raw operations in ``call`` are not reached. ``replace``: path of
-    a captured layer -> ``f(output) -> new output`` that the rest of ``call`` sees. Meant to
-    run while a compiled function is traced.
+    back; ReLUs applied as raw operations in ``call`` are not reached. A
+    :class:`~._lrp_rules.Rules` instead: every leaf layer's backward pass carries relevance
+    (raw operations in ``call`` are not reached: LRP's ``fit`` refuses them on the path to
+    the score). ``replace``: path of a captured layer -> ``f(output) -> new output`` that
+    the rest of ``call`` sees. Meant to run while a compiled function is traced.
     """
     captured = {}
     replace = replace or {}
+    lrp = guided.propagation(x) if isinstance(guided, Rules) else None
 
     def handler(path, layer):
         def run(call, args, kwargs):
             if path is not None and path == logits_of:
-                captured[path] = pre_activation(layer, args[0])
+                captured[path] = (pre_activation(layer, args[0]) if lrp is None else
+                                  lrp.call(layer, args, kwargs, call, activation=False))
                 return layer.activation(captured[path])
-            out = call(*args, **kwargs)
-            if guided and ends_in_relu(layer):
+            out = call(*args, **kwargs) if lrp is None else lrp.call(layer, args, kwargs, call)
+            if lrp is None and guided and ends_in_relu(layer):
                 out = positive_gradients(out)
             if path is not None:
                 captured[path] = out
@@ -198,7 +203,11 @@ def capture_forward(model, x, capture: dict, logits_of: str | None = None,
         if layer in handlers:
             raise ValueError(f"Layer {path!r} is asked for twice.")
         handlers[layer] = handler(path, layer)
-    if guided:
+    if lrp is not None:
+        for _, layer, _ in walk(model):
+            if layer not in handlers and not sublayers(layer):
+                handlers[layer] = handler(None, layer)
+    elif guided:
         for _, layer, _ in walk(model):
             if layer not in handlers and ends_in_relu(layer):
                 handlers[layer] = handler(None, layer)

@@ -20,6 +20,7 @@ from keras import ops
 
 from .._validation import closest
 from . import _outputs
+from ._lrp_rules import Rules
 from ._tokens import TokenGrid, token_grid
 
 # Layers that never serve as the automatic feature layer: pooling, dropout and noise,
@@ -141,24 +142,28 @@ def positive_gradients(x):
 
 
 def graph_forward(model, x, capture: tuple[str, ...], logits_of: str | None = None,
-                  guided: bool = False, replace: dict | None = None):
+                  guided: bool | Rules = False, replace: dict | None = None):
     """Replay ``model`` on ``x``: ``(outputs of the layers at the capture paths, output)``.
 
     For the layer at ``logits_of`` the captured value is its output before its activation
     (the rest of the model still sees the activated output). ``guided``: every ReLU lets
-    only positive gradients back (guided backpropagation), the model itself unchanged.
+    only positive gradients back (guided backpropagation), the model itself unchanged; a
+    :class:`~._lrp_rules.Rules` instead: every layer's backward pass carries relevance
+    by those rules (layer-wise relevance propagation).
     ``replace``: path -> ``f(output) -> new output`` that the rest of the model sees (the
     captured value is the layer's own output).
     """
     captured = {}
     replace = replace or {}
+    lrp = guided.propagation(x) if isinstance(guided, Rules) else None
 
     def call(path, layer, args, kwargs):
         if path == logits_of:
-            captured[path] = pre_activation(layer, args[0])
+            captured[path] = (pre_activation(layer, args[0]) if lrp is None else
+                              lrp.call(layer, args, kwargs, activation=False))
             return layer.activation(captured[path])
-        out = layer(*args, **kwargs)
-        if guided and ends_in_relu(layer):
+        out = layer(*args, **kwargs) if lrp is None else lrp.call(layer, args, kwargs)
+        if lrp is None and guided and ends_in_relu(layer):
             out = positive_gradients(out)
         if path in capture:
             captured[path] = out

@@ -29,6 +29,7 @@ from ._graph import (
     replay,
     squashing_op,
 )
+from ._lrp_rules import Rules, start_relevance
 
 
 def _traced(fn, relax: bool = True):
@@ -167,11 +168,12 @@ class KerasModel:
         return self._functions[key]
 
     def forward(self, x, capture: tuple[LayerCall, ...], logits_of: str | None = None,
-                guided: bool = False, replace: dict | None = None):
+                guided: bool | Rules = False, replace: dict | None = None):
         """``(captured outputs by path, model output)``: the forward pass to use in a trace.
 
         ``logits_of``: the path of a captured layer to take before its activation.
-        ``guided``: ReLUs pass only positive gradients back (guided backpropagation).
+        ``guided``: ReLUs pass only positive gradients back (guided backpropagation); a
+        :class:`~._lrp_rules.Rules`: every layer's backward pass carries relevance (LRP).
         ``replace``: path of a captured layer -> ``f(output)``, what the rest of the model
         sees instead of that layer's output (the captured value stays the layer's own).
         """
@@ -312,13 +314,16 @@ class KerasModel:
 
         return self._compiled(key, build)
 
-    def input_gradient_function(self, reduction: Reduction, score_fn, guided: bool = False,
-                                scored: bool = False):
+    def input_gradient_function(self, reduction: Reduction, score_fn,
+                                guided: bool | Rules = False, scored: bool = False):
         """A compiled ``f(x, index, roi) -> (d scores / d x (B, H, W, C, K), scores, index)``.
 
         One forward and backward pass of the model's replay per call, for every image of
         the batch (noisy copies, path steps) at once; ``guided`` backpropagates through
-        guided ReLUs. ``scored``: ``f(x, index, roi, x2, index2, roi2)`` also returns the
+        guided ReLUs. A :class:`~._lrp_rules.Rules` in place of ``guided``: the backward
+        pass carries relevance instead (LRP), starting from ``y * d score / d y`` at the
+        scored output ``y``, and the "gradient" returned is the input relevance.
+        ``scored``: ``f(x, index, roi, x2, index2, roi2)`` also returns the
         scores of a second batch ``x2``, forward only, in the same call (the unchanged
         images and baselines whose scores only are wanted).
         """
@@ -330,8 +335,10 @@ class KerasModel:
 
             def scores_of(x, index, roi, guide):
                 captured, outputs = self.forward(x, capture, logits_of, guide)
-                scores, resolved = score_fn(self._reduction_output(captured, outputs,
-                                                                   reduction), index, roi)
+                reduced = self._reduction_output(captured, outputs, reduction)
+                if isinstance(guide, Rules):
+                    reduced = start_relevance(reduced)
+                scores, resolved = score_fn(reduced, index, roi)
                 return tf.cast(scores, tf.float32), resolved
 
             def gradients_of(x, index, roi, num_targets):

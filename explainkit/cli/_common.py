@@ -12,8 +12,8 @@ from pathlib import Path
 METHOD_NAMES = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "eigencam",
                 "scorecam", "ablationcam", "cam", "guided_gradcam", "saliency",
                 "gradient_input", "smoothgrad", "integrated_gradients", "expected_gradients",
-                "guided_backprop",
-                "occlusion", "lime", "rise", "kernel_shap", "partition_shap", "lcam", "drise")
+                "guided_backprop", "lrp", "occlusion", "lime", "rise", "kernel_shap",
+                "partition_shap", "lcam", "drise")
 
 
 METHOD_GROUPS = {

@@ -4,11 +4,11 @@ White box (a Keras model's activations, and gradients where named): the CAM fami
 Grad-CAM, Grad-CAM++, XGrad-CAM, Layer-CAM, HiRes-CAM (one forward and backward pass),
 Eigen-CAM and CAM (forward only), Score-CAM and Ablation-CAM (extra forward passes).
 Pixel attributions (input gradients of a Keras model): saliency, gradient x input,
-SmoothGrad, Integrated Gradients, expected gradients, guided backpropagation and Guided Grad-CAM.
+SmoothGrad, Integrated Gradients, expected gradients, guided backpropagation, Guided
+Grad-CAM and layer-wise relevance propagation (modified gradients).
 Learned: L-CAM (an attention module trained on the frozen classifier; one pass to explain).
 Black box (only predictions, any predictor): occlusion sensitivity, image LIME, RISE,
-Kernel SHAP and Partition SHAP;
-for object detectors, D-RISE.
+Kernel SHAP and Partition SHAP; for object detectors, D-RISE.
 """
 
 from ._ablationcam import AblationCAM
@@ -24,10 +24,11 @@ from ._guided_backprop import GuidedBackprop
 from ._guided_gradcam import GuidedGradCAM
 from ._hirescam import HiResCAM
 from ._integrated_gradients import IntegratedGradients
-from ._layercam import LayerCAM
 from ._kernel_shap import KernelSHAP
+from ._layercam import LayerCAM
 from ._lcam import LCAM
 from ._lime import ImageLIME, image_lime
+from ._lrp import LRP
 from ._occlusion import OcclusionSensitivity, occlusion_sensitivity
 from ._partition_shap import PartitionSHAP
 from ._pixel import PixelAttribution
@@ -55,6 +56,7 @@ __all__ = [
     "IntegratedGradients",
     "KernelSHAP",
     "LCAM",
+    "LRP",
     "LayerCAM",
     "OcclusionSensitivity",
     "PartitionSHAP",
