@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._image import upsample
 from ._validation import check_option, warn
 
 #: Named feature maps: SLIC0 superpixels (MATLAB's ``superpixels`` default), SLIC with a
@@ -153,6 +154,32 @@ def feature_maps(images: np.ndarray, segmentation, num_features: int, *,
             f"far fewer than num_features={num_features}; using {min(counts)}."
         )
     return features, counts
+
+
+def is_grid(segmentation) -> bool:
+    return isinstance(segmentation, str) and segmentation == "grid"
+
+
+def pixel_upsampling(segmentation, upsampling: str, value: str = "importance") -> str:
+    """The ``output_upsampling`` a feature method can honour: only a grid has cells to
+    interpolate between; other segmentations fall back to "nearest" (with a warning)."""
+    if not is_grid(segmentation) and upsampling != "nearest":
+        warn(f"output_upsampling={upsampling!r} needs segmentation='grid'; using 'nearest' "
+             f"(each pixel gets its feature's {value}).")
+        return "nearest"
+    return upsampling
+
+
+def pixel_maps(values: list, features: np.ndarray, segmentation, num_features: int,
+               upsampling: str) -> np.ndarray:
+    """``(N, H, W, K)`` maps of per-feature ``values`` (one ``(F, K)`` per image): each pixel
+    its feature's value, or a grid's cells ("none") or interpolated between them."""
+    height, width = features.shape[1:]
+    if is_grid(segmentation) and upsampling != "nearest":
+        cells = grid_shape(height, width, num_features)
+        maps = np.stack([v.reshape(*cells, -1) for v in values])
+        return upsample(maps, (height, width), upsampling)
+    return np.stack([v[f] for v, f in zip(values, features, strict=True)])
 
 
 def _describe(segmentation) -> str:

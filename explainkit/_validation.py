@@ -123,9 +123,9 @@ def example_shape(X, *, input_shape: tuple | None, name: str = "X") -> tuple:
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
-def warn(message: str) -> None:
-    """A UserWarning pointing at the first caller outside explainkit (the user's line)."""
+def warn(message: str, category: type[Warning] = UserWarning) -> None:
+    """A warning (UserWarning unless given) pointing at the first caller outside explainkit."""
     frame, level = sys._getframe(1), 2  # stacklevel 1 would be this function
     while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
         frame, level = frame.f_back, level + 1
-    warnings.warn(message, UserWarning, stacklevel=level)
+    warnings.warn(message, category, stacklevel=level)

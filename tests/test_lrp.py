@@ -1,5 +1,7 @@
 """LRP against its formulas written out in numpy, gradient x input and conservation."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -521,3 +523,20 @@ def test_resnet50_composite():
     assert np.isfinite(explanation.maps).all()
     np.testing.assert_allclose(explanation.maps.sum(axis=(1, 2)), explanation.scores,
                                rtol=1e-2)
+
+
+def test_an_absorbed_relevance_is_a_blank_map_warning():
+    """Check a map the stabiliser zeroes (tiny logits, large epsilon) is said, not silent."""
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Flatten(),
+                            keras.layers.Dense(2, use_bias=False)])
+    kernel = net.layers[-1].kernel
+    kernel.assign(np.full(kernel.shape, 1e-9, np.float32))
+    x = np.ones((1, 4, 4, 1), np.float32)  # logits 1.6e-8, far below epsilon=1
+    with pytest.warns(explainkit.BlankMapWarning, match="absorbed"):
+        explanation = LRP(net, epsilon=1.0).fit().explain(x, 0)
+    z = 16 * 1e-9  # the epsilon rule keeps z * z / (z + 1) of the logit z
+    np.testing.assert_allclose(explanation.maps.sum(), z * z / (z + 1.0), rtol=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", explainkit.BlankMapWarning)
+        LRP(net, rule="zero").fit().explain(x, 0)  # nothing absorbed: no warning

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 
 from ._graph import LayerCall, LayerGraph, ends_in_relu, positive_gradients, pre_activation
-from ._lrp_rules import Rules
+from ._lrp_spec import Rules
 
 _LOCK = threading.Lock()
 _LOCAL = threading.local()
@@ -172,7 +172,7 @@ def capture_forward(model, x, capture: dict, logits_of: str | None = None,
     ``capture`` maps paths to layers; the layer at ``logits_of`` is captured before its
     activation. ``guided``: every ReLU layer (or fused ReLU) lets only positive gradients
     back; ReLUs applied as raw operations in ``call`` are not reached. A
-    :class:`~._lrp_rules.Rules` instead: every leaf layer's backward pass carries relevance
+    :class:`~._lrp_spec.Rules` instead: every leaf layer's backward pass carries relevance
     (raw operations in ``call`` are not reached: LRP's ``fit`` refuses them on the path to
     the score). ``replace``: path of a captured layer -> ``f(output) -> new output`` that
     the rest of ``call`` sees. Meant to run while a compiled function is traced.

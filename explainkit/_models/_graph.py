@@ -20,7 +20,7 @@ from keras import ops
 
 from .._validation import closest
 from . import _outputs
-from ._lrp_rules import Rules
+from ._lrp_spec import Rules
 from ._tokens import TokenGrid, token_grid
 
 # Layers that never serve as the automatic feature layer: pooling, dropout and noise,
@@ -148,7 +148,7 @@ def graph_forward(model, x, capture: tuple[str, ...], logits_of: str | None = No
     For the layer at ``logits_of`` the captured value is its output before its activation
     (the rest of the model still sees the activated output). ``guided``: every ReLU lets
     only positive gradients back (guided backpropagation), the model itself unchanged; a
-    :class:`~._lrp_rules.Rules` instead: every layer's backward pass carries relevance
+    :class:`~._lrp_spec.Rules` instead: every layer's backward pass carries relevance
     by those rules (layer-wise relevance propagation).
     ``replace``: path -> ``f(output) -> new output`` that the rest of the model sees (the
     captured value is the layer's own output).

@@ -29,7 +29,8 @@ from ._graph import (
     replay,
     squashing_op,
 )
-from ._lrp_rules import Rules, start_relevance
+from ._lrp_rules import start_relevance
+from ._lrp_spec import Rules
 
 
 def _traced(fn, relax: bool = True):
@@ -173,7 +174,7 @@ class KerasModel:
 
         ``logits_of``: the path of a captured layer to take before its activation.
         ``guided``: ReLUs pass only positive gradients back (guided backpropagation); a
-        :class:`~._lrp_rules.Rules`: every layer's backward pass carries relevance (LRP).
+        :class:`~._lrp_spec.Rules`: every layer's backward pass carries relevance (LRP).
         ``replace``: path of a captured layer -> ``f(output)``, what the rest of the model
         sees instead of that layer's output (the captured value stays the layer's own).
         """
@@ -320,7 +321,7 @@ class KerasModel:
 
         One forward and backward pass of the model's replay per call, for every image of
         the batch (noisy copies, path steps) at once; ``guided`` backpropagates through
-        guided ReLUs. A :class:`~._lrp_rules.Rules` in place of ``guided``: the backward
+        guided ReLUs. A :class:`~._lrp_spec.Rules` in place of ``guided``: the backward
         pass carries relevance instead (LRP), starting from ``y * d score / d y`` at the
         scored output ``y``, and the "gradient" returned is the input relevance.
         ``scored``: ``f(x, index, roi, x2, index2, roi2)`` also returns the

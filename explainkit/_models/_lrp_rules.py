@@ -18,15 +18,11 @@ it on unchanged; reshaping, max pooling and concatenation route it as their grad
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import keras
-import numpy as np
 import tensorflow as tf
 from keras import ops
 
-#: The rules of linear layers.
-RULES = ("epsilon", "zero", "zplus", "alpha_beta", "gamma", "flat", "wsquare", "zbox")
+from ._lrp_spec import RULES, Rule, Rules
 
 #: Activations (fused or as layers) through which relevance passes unchanged.
 PASSING_ACTIVATIONS = ("relu", "relu6", "linear")
@@ -62,74 +58,6 @@ _GRADIENT = _layers("Flatten", "Reshape", "Permute", "RepeatVector",
 _SPLIT = _layers("AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
                  "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D",
                  "Add", "Average", "Subtract")
-
-#: For error messages: the layers LRP propagates relevance through.
-SUPPORTED = (
-    "Dense, Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D (activation relu, relu6 or "
-    "linear; channels_last), BatchNormalization, ReLU, Activation('relu'/'relu6'/'linear'), "
-    "average and max pooling (also global), Add, Average, Subtract, Concatenate, Flatten, "
-    "Reshape, Permute, RepeatVector, ZeroPadding, Cropping, UpSampling (nearest), Dropout "
-    "and noise layers, Rescaling, Normalization, Identity and nested Sequential/Functional "
-    "models"
-)
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One rule of linear layers: its name and parameters.
-
-    ``epsilon``: the epsilon rule's ``ε``, and the stabiliser of every other rule's
-    denominators (0: only a zero denominator is guarded, its share dropped).
-    """
-
-    name: str
-    epsilon: float = 0.0
-    gamma: float = 0.0
-    alpha: float = 1.0
-    beta: float = 0.0
-
-
-@dataclass(frozen=True)
-class Bounds:
-    """z^B's bounds ``low <= x <= high`` in the model's input space, hashable (bytes)."""
-
-    shape: tuple
-    low: bytes
-    high: bytes
-
-    @classmethod
-    def of(cls, low, high) -> Bounds:
-        low, high = np.broadcast_arrays(np.asarray(low, np.float32),
-                                        np.asarray(high, np.float32))
-        return cls(low.shape, np.ascontiguousarray(low).tobytes(),
-                   np.ascontiguousarray(high).tobytes())
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        return (np.frombuffer(self.low, np.float32).reshape(self.shape),
-                np.frombuffer(self.high, np.float32).reshape(self.shape))
-
-
-@dataclass(frozen=True)
-class Rules:
-    """What LRP does at each layer; the adapter's ``guided`` argument for LRP.
-
-    ``dense``: the rule of Dense layers; ``conv``: of the convolutions; ``first``: of the
-    first linear layers (those that see the model input, through rescaling, padding and
-    reshaping only), None: their type's rule. ``epsilon``: the stabiliser of the
-    proportional splits (average pooling, Add, unfolded BatchNormalization). ``bounds``:
-    z^B's bounds, in the model's input space.
-    """
-
-    dense: Rule
-    conv: Rule
-    first: Rule | None = None
-    epsilon: float = 1e-6
-    bounds: Bounds | None = None
-
-    def propagation(self, x) -> Propagation:
-        """The state of one forward pass on the model input ``x``."""
-        return Propagation(self, x)
-
 
 def _activation_name(layer) -> str | None:
     activation = getattr(layer, "activation", None)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._batching import check_batch_size
+from .._batching import batches, check_batch_size
 from .._image import UPSAMPLING
 from .._models import BlackBox, predictor
 from .._models._outputs import check_output
@@ -128,6 +128,13 @@ class BlackBoxExplainer(Explainer):
             roi_array = predicted_roi(base_outputs, resolved, threshold)
             score = score_function(task, "mask", threshold, backend=backend)
         return task, single_target, score, base_scores, resolved, roi_array
+
+    def _resolve_on(self, images: np.ndarray, target, roi, batch_size: int):
+        """``_resolve_targets`` on the outputs of the unchanged ``images``, scored
+        ``batch_size`` at a time."""
+        outputs = np.concatenate([self._outputs(images[s])
+                                  for s in batches(len(images), batch_size)])
+        return self._resolve_targets(outputs, target, roi, images.shape[1:])
 
     def _scores(self, batch: np.ndarray, resolved, roi_array, score) -> np.ndarray:
         """``(B, K)`` finite scores of a perturbed batch for the frozen targets."""

@@ -8,12 +8,11 @@ import math
 import numpy as np
 
 from .._baselines import mask_values
-from .._batching import batches, images_per_call
+from .._batching import images_per_call
 from .._explanation import Explanation
-from .._image import upsample
 from .._perturbation import Perturbations, execute
-from .._segmentation import check_segmentation, feature_maps, grid_shape
-from .._validation import check_images, check_int, warn
+from .._segmentation import check_segmentation, feature_maps, pixel_maps, pixel_upsampling
+from .._validation import check_images, check_int
 from ._blackbox import BlackBoxExplainer
 from ._lime import _check_random_state, _Perturber, image_generators
 
@@ -293,22 +292,12 @@ default="superpixels"
         replacement = np.broadcast_to(mask_values(self.mask_value, images), images.shape)
         features, counts = feature_maps(images, self.segmentation, self.num_features,
                                         method="KernelSHAP")
-        upsampling = self.output_upsampling
-        is_grid = isinstance(self.segmentation, str) and self.segmentation == "grid"
-        if not is_grid and upsampling != "nearest":
-            warn(
-                f"output_upsampling={upsampling!r} needs segmentation='grid'; "
-                "using 'nearest' (each pixel gets its feature's Shapley value)."
-            )
-            upsampling = "nearest"
+        upsampling = pixel_upsampling(self.segmentation, self.output_upsampling,
+                                      "Shapley value")
         plans = self._coalitions(image_generators(self.random_state, images), counts)
         batch_size = images_per_call(self.batch_size, images[0].nbytes)
-        base_outputs = np.concatenate(
-            [self._outputs(images[s]) for s in batches(n, batch_size)]
-        )
-        task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
-            base_outputs, target, roi, images.shape[1:]
-        )
+        task, single_target, score, base_scores, resolved, roi_array = self._resolve_on(
+            images, target, roi, batch_size)
         sizes = [len(coalitions) for coalitions, _ in plans]
         image_ids = np.repeat(np.arange(n), sizes)
         rows = np.concatenate([np.arange(size) for size in sizes])
@@ -334,12 +323,8 @@ default="superpixels"
                 phi = constrained_shapley(coalitions[1:], weights, v[1:], full, v[0])
             importance.append(phi.astype(np.float32))
             hidden.append(v[0])  # the first coalition hides every feature
-        if is_grid and upsampling != "nearest":
-            cells = grid_shape(height, width, self.num_features)
-            maps = np.stack([imp.reshape(*cells, -1) for imp in importance])
-            maps = upsample(maps, (height, width), upsampling)
-        else:
-            maps = np.stack([imp[f] for imp, f in zip(importance, features, strict=True)])
+        maps = pixel_maps(importance, features, self.segmentation, self.num_features,
+                          upsampling)
         return self._explanation(
             maps, targets=resolved, scores=base_scores, task=task, images=images,
             single_image=single_image, single_target=single_target,

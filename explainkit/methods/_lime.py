@@ -8,12 +8,11 @@ import zlib
 import numpy as np
 
 from .._baselines import mask_values
-from .._batching import batches, images_per_call
+from .._batching import images_per_call
 from .._explanation import Explanation
-from .._image import upsample
 from .._perturbation import Perturbations, execute
-from .._segmentation import check_segmentation, feature_maps, grid_shape
-from .._validation import check_images, check_int, check_option, warn
+from .._segmentation import check_segmentation, feature_maps, pixel_maps, pixel_upsampling
+from .._validation import check_images, check_int, check_option
 from ._blackbox import BlackBoxExplainer
 
 SURROGATES = ("tree", "linear")
@@ -284,24 +283,13 @@ default="superpixels"
         n, height, width, _ = images.shape
         replacement = np.broadcast_to(mask_values(self.mask_value, images), images.shape)
         features, counts = self._feature_maps(images)
-        upsampling = self.output_upsampling
-        is_grid = isinstance(self.segmentation, str) and self.segmentation == "grid"
-        if not is_grid and upsampling != "nearest":
-            warn(
-                f"output_upsampling={upsampling!r} needs segmentation='grid'; "
-                "using 'nearest' (each pixel gets its feature's importance)."
-            )
-            upsampling = "nearest"
+        upsampling = pixel_upsampling(self.segmentation, self.output_upsampling)
         generators = image_generators(self.random_state, images)
         samples = [draw_samples(g, self.num_samples, f) for g, f in zip(generators, counts,
                                                                          strict=True)]
         batch_size = images_per_call(self.batch_size, images[0].nbytes)
-        base_outputs = np.concatenate(
-            [self._outputs(images[s]) for s in batches(n, batch_size)]
-        )
-        task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
-            base_outputs, target, roi, images.shape[1:]
-        )
+        task, single_target, score, base_scores, resolved, roi_array = self._resolve_on(
+            images, target, roi, batch_size)
         # Row 0 of every image is the unperturbed image, already scored above.
         scores = np.empty((n, self.num_samples, resolved.shape[1]), dtype=np.float32)
         scores[:, 0] = base_scores
@@ -324,12 +312,8 @@ default="superpixels"
             fit_surrogate(self.model, samples[i], scores[i], int(generators[i].integers(2**31)))
             for i in range(n)
         ]
-        if is_grid and upsampling != "nearest":
-            cells = grid_shape(height, width, self.num_features)
-            maps = np.stack([imp.reshape(*cells, -1) for imp in importance])
-            maps = upsample(maps, (height, width), upsampling)
-        else:
-            maps = np.stack([imp[f] for imp, f in zip(importance, features, strict=True)])
+        maps = pixel_maps(importance, features, self.segmentation, self.num_features,
+                          upsampling)
         return self._explanation(
             maps, targets=resolved, scores=base_scores, task=task, images=images,
             single_image=single_image, single_target=single_target,

@@ -7,7 +7,8 @@ import numbers
 
 import numpy as np
 
-from .._models._lrp_rules import RULES, SUPPORTED, Bounds, Rule, Rules, unsupported_layers
+from .._explanation import BlankMapWarning
+from .._models._lrp_spec import RULES, SUPPORTED, Bounds, Rule, Rules
 from .._validation import check_option, warn
 from ._pixel import PIXEL_PARAMETERS, PixelAttribution
 from ._scoring import check_scoring, fit_scoring
@@ -221,6 +222,8 @@ class LRP(PixelAttribution):
         check_scoring(self)
         rules = self._rules()
         adapter, graph, reduction = fit_scoring(self, X)
+        from .._models._lrp_rules import unsupported_layers
+
         unsupported = unsupported_layers(graph, reduction)
         if unsupported:
             raise ValueError(
@@ -240,6 +243,14 @@ class LRP(PixelAttribution):
                 warn("Some pixels lie outside input_bounds; zbox assumes low <= x <= high "
                      "(its relevances may change sign where they do not).")
         relevance, scores, resolved = self._gradients(images, index, roi_array, roi_mode)
+        # Maps that keep under 0.1% of their score: the stabilisers (or biases) took it.
+        kept = np.abs(relevance).sum(axis=(1, 2, 3), dtype=np.float64)
+        blank = kept < 1e-3 * np.abs(scores)
+        if blank.any():
+            warn(f"{int(blank.sum())} LRP map(s) keep under 0.1% of their score: the "
+                 "stabilisers or biases absorbed the relevance (scores up to "
+                 f"{float(np.abs(scores[blank]).max()):.1e}, epsilon={self.epsilon}); lower "
+                 "epsilon or use rule='zero'.", BlankMapWarning)
         return relevance, scores, resolved, {}
 
 

@@ -7,7 +7,7 @@ import numbers
 import numpy as np
 
 from .._baselines import mask_values
-from .._batching import batches, images_per_call
+from .._batching import images_per_call
 from .._explanation import Explanation
 from .._image import apply_separable, interpolation_matrix
 from .._models import BlackBox, keras_adapter
@@ -263,11 +263,8 @@ class OcclusionSensitivity(BlackBoxExplainer):
             task, resolved = "detection", np.where(targets.valid, targets.labels, 0)
             single_target = isinstance(target, numbers.Integral) and not isinstance(target, bool)
         else:
-            base_outputs = np.concatenate(
-                [self._outputs(images[s]) for s in batches(n, batch_size)]
-            )
-            task, single_target, score, base_scores, resolved, roi_array = (
-                self._resolve_targets(base_outputs, target, roi, images.shape[1:]))
+            task, single_target, score, base_scores, resolved, roi_array = self._resolve_on(
+                images, target, roi, batch_size)
         rows = mask_windows(height, mask[0], stride[0], self.mask_clipping)
         cols = mask_windows(width, mask[1], stride[1], self.mask_clipping)
         n_rows, n_cols = len(rows[0]), len(cols[0])

@@ -13,7 +13,7 @@ from scipy import ndimage
 from tqdm.auto import tqdm
 
 from .._baselines import mask_values
-from .._batching import PROGRESS_MIN_CALLS, batches, images_per_call
+from .._batching import PROGRESS_MIN_CALLS, images_per_call
 from .._explanation import Explanation
 from .._perturbation import Perturbations, execute
 from .._validation import check_images, check_int
@@ -333,12 +333,8 @@ class PartitionSHAP(BlackBoxExplainer):
         n, height, width, _ = images.shape
         fill = np.broadcast_to(fill_values(self.mask_value, images), images.shape)
         batch_size = images_per_call(self.batch_size, images[0].nbytes)
-        base_outputs = np.concatenate(
-            [self._outputs(images[s]) for s in batches(n, batch_size)]
-        )
-        task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
-            base_outputs, target, roi, images.shape[1:]
-        )
+        task, single_target, score, base_scores, resolved, roi_array = self._resolve_on(
+            images, target, roi, batch_size)
         max_evals = int(self.max_evals)
         games = [_Owen(height, width, max_evals, base_scores[i].astype(np.float64))
                  for i in range(n)]

@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from .._baselines import mask_values
-from .._batching import batches, images_per_call
+from .._batching import images_per_call
 from .._explanation import Explanation
 from .._image import interpolation_matrix
 from .._perturbation import Perturbations, execute
@@ -352,12 +352,8 @@ class RISE(BlackBoxExplainer):
         masks = MaskBlocks(entropy, self.num_masks, self.grid_size, self.p, (height, width))
 
         batch_size = images_per_call(self.batch_size, images[0].nbytes)
-        base_outputs = np.concatenate(
-            [self._outputs(images[s]) for s in batches(n, batch_size)]
-        )
-        task, single_target, score, base_scores, resolved, roi_array = self._resolve_targets(
-            base_outputs, target, roi, images.shape[1:]
-        )
+        task, single_target, score, base_scores, resolved, roi_array = self._resolve_on(
+            images, target, roi, batch_size)
 
         def scorer(batch, image_ids):
             return self._scores(batch, resolved[image_ids], roi_array[image_ids], score)
